@@ -1,0 +1,128 @@
+"""The name -> builder table of the model zoo, and the metadata kept beside each entry.
+
+Two kinds of entries exist:
+
+* fixed names (`original`, `vgg16`, `resnet20`, ...), registered with the `register` decorator;
+* parameterised families (`resnetN` for any N = 6n+2, `wrn-D-K` for any D = 6n+4), registered
+  with `register_family`: a regular expression plus a function that turns the match into the
+  builder's keyword arguments and a `Spec`.
+
+Every builder returns an un-compiled functional `keras.Model` whose output is the softmax
+probability of each class, in float32 even under a mixed-precision policy (the zoo's one output
+convention; losses and metrics are therefore built with `from_logits=False`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import re
+from typing import Any, Callable
+
+import keras
+
+Builder = Callable[..., keras.Model]
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What the zoo knows about one architecture, independent of any run."""
+
+    name: str
+    family: str  # "original", "vgg", "resnet", "wide_resnet"
+    description: str  # one line
+    reference: str  # paper (and table) the architecture and its figures come from
+    paper_params: int | None = None  # trainable parameters the paper publishes (see paper_classes)
+    paper_params_text: str | None = None  # the figure as printed, e.g. "0.27M"
+    paper_classes: int = 10  # the head the published count was made with
+    options: tuple[tuple[str, Any], ...] = ()  # keyword arguments bound into the builder
+    published: tuple[tuple[str, Any], ...] = ()  # published recipe/result, for the report
+
+    @property
+    def published_dict(self) -> dict[str, Any]:
+        return dict(self.published)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    builder: Builder
+    spec: Spec
+
+
+_REGISTRY: dict[str, _Entry] = {}
+_FAMILIES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[Builder, Spec]]]] = []
+
+
+class UnknownArchitectureError(KeyError):
+    """Raised for a name that is neither registered nor matches a parameterised family."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def register(name: str, *, family: str, description: str, reference: str,
+             paper_params: int | None = None, paper_params_text: str | None = None,
+             paper_classes: int = 10, published: dict[str, Any] | None = None,
+             **options: Any) -> Callable[[Builder], Builder]:
+    """Decorator: register `builder` under `name`, with `options` bound as keyword arguments."""
+
+    def decorator(builder: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"architecture {name!r} is already registered")
+        spec = Spec(name=name, family=family, description=description, reference=reference,
+                    paper_params=paper_params, paper_params_text=paper_params_text,
+                    paper_classes=paper_classes, options=tuple(sorted(options.items())),
+                    published=tuple(sorted((published or {}).items())))
+        _REGISTRY[name] = _Entry(functools.partial(builder, **options), spec)
+        return builder
+
+    return decorator
+
+
+def register_family(pattern: str,
+                    resolve: Callable[[re.Match[str]], tuple[Builder, Spec]]) -> None:
+    """Register a parameterised family: names that fully match `pattern` resolve through `resolve`.
+
+    `resolve` raises ValueError with a readable message for a name of the right shape but an
+    invalid value (say `wrn-17-4`, whose depth is not 6n+4).
+    """
+    _FAMILIES.append((re.compile(pattern), resolve))
+
+
+def _entry(name: str) -> _Entry:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    for pattern, resolve in _FAMILIES:
+        match = pattern.fullmatch(name)
+        if match:
+            try:
+                builder, spec = resolve(match)
+            except ValueError as error:
+                raise UnknownArchitectureError(f"{error}; registered names: {', '.join(names())}")
+            return _Entry(builder, spec)
+    close = difflib.get_close_matches(name, names(), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise UnknownArchitectureError(
+        f"unknown architecture {name!r}.{hint} Registered: {', '.join(names())} "
+        f"(also resnetN for N=6n+2 and wrn-D-K for D=6n+4)")
+
+
+def names() -> list[str]:
+    """Every registered fixed name, in registration order (families add any valid depth)."""
+    return list(_REGISTRY)
+
+
+def spec(name: str) -> Spec:
+    """The frozen metadata of `name`; raises UnknownArchitectureError with the names that exist."""
+    return _entry(name).spec
+
+
+def build(name: str, num_classes: int = 100, input_shape: tuple[int, int, int] = (32, 32, 3),
+          **options: Any) -> keras.Model:
+    """Build an un-compiled model that maps `input_shape` images to `num_classes` probabilities."""
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if len(tuple(input_shape)) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+    return _entry(name).builder(num_classes=num_classes, input_shape=tuple(input_shape), **options)

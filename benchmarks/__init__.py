@@ -1,0 +1,1 @@
+"""archbench harness: data, runner, results, report, compare, tune and speed."""

@@ -1,0 +1,138 @@
+"""The command line: parse, call, print. Every verb has --help; bad input exits 2 in one line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+from benchmarks.config import PRECISIONS, PRESETS, RECIPES, STRATEGIES, ConfigError  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints the whole usage)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _list(sub):
+    p = sub.add_parser("list", help="the registered architectures, with measured sizes")
+    p.add_argument("--num-classes", type=int, default=100, help="head size (default 100)")
+    p.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
+    p.set_defaults(func=cmd_list)
+
+
+def _run(sub):
+    p = sub.add_parser("run", help="train architectures under one budget (resumes by default)")
+    p.add_argument("archs", nargs="*", metavar="ARCH", help="architectures (see `list`)")
+    p.add_argument("--all", action="store_true", help="the preset's whole suite")
+    p.add_argument("--preset", default="quick", help=f"one of {', '.join(PRESETS)} (default quick)")
+    p.add_argument("--recipe", help=f"one of {', '.join(RECIPES)} (default: the preset's)")
+    p.add_argument("--budget", help="50epochs, 20000steps, 5e6images, 90s, 30m, 2h (default: the preset's)")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, help="run seeds 0..N-1")
+    seeds.add_argument("--seed", type=int, help="run this one seed (default 0)")
+    p.add_argument("--dataset", choices=("cifar100", "cifar10", "synthetic"))
+    p.add_argument("--data-dir", help="folder with the CIFAR archives or tfds data")
+    p.add_argument("--labels", choices=("fine", "coarse"), help="cifar100: fine (100) or coarse (20)")
+    p.add_argument("--val-split", dest="val_size", type=int, help="held-out training images (default 5000)")
+    p.add_argument("--select-on", choices=("val", "test"), help="test: the post's protocol (flagged)")
+    p.add_argument("--augment", choices=("none", "standard", "strong"), help="default: the recipe's")
+    p.add_argument("--batch-size", type=int, help="default: the recipe's")
+    p.add_argument("--train-eval-size", type=int, help="train subset for the honest gap (default 5000)")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=False, help="XLA (default off)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="default")
+    p.add_argument("--shard", help="I/N: this worker's interleaved share of the run matrix")
+    p.add_argument("--restart", action="store_true", help="start over; the old run is moved aside")
+    p.add_argument("--checkpoint-every", type=float, default=10.0, help="minutes (default 10)")
+    p.add_argument("--train-eval-every", type=int, default=0, help="epochs (default 0: at the end)")
+    p.add_argument("--hparams", help="JSON file of builder options (e.g. a tuner's best)")
+    verbosity = p.add_mutually_exclusive_group()
+    verbosity.add_argument("--quiet", action="store_true")
+    verbosity.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="archbench", description="Which CNN should I train on CIFAR-100, given the same compute?")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
+    for add in (_list, _run):
+        add(sub)
+    return parser
+
+
+def cmd_list(args) -> int:
+    from benchmarks.listing import render, zoo_table
+
+    if args.num_classes < 2:
+        raise ConfigError(f"--num-classes must be >= 2, got {args.num_classes}")
+    print(render(zoo_table(args.num_classes), args.format))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from pathlib import Path
+
+    from benchmarks import plan, runner, suite
+
+    seeds = range(args.seeds) if args.seeds is not None else [args.seed or 0]
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    data_flags = {k: getattr(args, k) for k in plan.DATA_FLAGS}
+    run_flags = {"precision": args.precision, "jit": args.jit, "strategy": args.strategy,
+                 "checkpoint_every_minutes": args.checkpoint_every, "train_eval_every": args.train_eval_every,
+                 "hparams": plan.load_hparams(args.hparams)}
+    configs, note = plan.plan(args.archs, all_=args.all, preset=args.preset, seeds=list(seeds),
+                              budget=args.budget, recipe=args.recipe, data_flags=data_flags, run_flags=run_flags)
+    if args.shard:
+        configs = suite.shard(configs, *suite.parse_shard(args.shard))
+    results_dir = Path(args.results_dir)
+    _check_writable(results_dir)
+    if note and not args.quiet:
+        print(f"note: {note}")
+    strategy, chief = suite.make_strategy(args.strategy)
+    runner.install_signal_handlers()
+    verbose = 0 if args.quiet else (2 if args.verbose else 1)
+    try:
+        rows = suite.run_all(configs, results_dir, restart=args.restart, strategy=strategy, chief=chief,
+                             verbose=verbose)
+    except runner.Interrupted as stopped:
+        return 128 + stopped.signum
+    _print_table(rows)
+    return 1 if any(r["status"] == "failed" for r in rows) else 0
+
+
+def _check_writable(folder) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"results folder {folder} is not writable ({error.strerror or error})")
+
+
+def _print_table(rows) -> None:
+    import pandas as pd
+
+    if not rows:
+        print("nothing to run (this shard is empty)")
+        return
+    table = pd.DataFrame(rows)
+    for column in ("best val top-1", "test top-1"):
+        table[column] = table[column].map(lambda v: "" if v is None or v != v else f"{v:.1%}")
+    print(table.to_markdown(index=False))
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as error:
+        print(f"archbench {args.verb}: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,237 @@
+"""Configuration as frozen dataclasses: data, recipe, budget, run; presets and recipes as data."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from typing import Any
+
+DATASETS = ("cifar100", "cifar10", "synthetic")
+AUGMENTATIONS = ("none", "standard", "strong")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the CLI prints it on one line and exits 2."""
+
+
+# ------------------------------------------------------------------------------------- helpers
+def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{field} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _positive_int(field: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{field} must be a positive integer, got {value!r}")
+
+
+def _non_negative_int(field: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{field} must be a non-negative integer, got {value!r}")
+
+
+# ---------------------------------------------------------------------------------------- data
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "cifar100"  # cifar100 | cifar10 | synthetic
+    data_dir: str | None = None  # archives or tfds data; None: $TFDS_DATA_DIR, ~/.keras/datasets
+    labels: str = "fine"  # fine (100 classes) | coarse (20 superclasses); cifar100 only
+    val_size: int = 5000  # images held out of train, stratified, for model selection; 0: none
+    select_on: str = "val"  # val | test ("test" only with val_size 0: the blog post's protocol)
+    augment: str = "standard"  # none | standard (pad 4 + crop + flip) | strong (+ cutout 8x8)
+    batch_size: int = 128  # images per training step (global, over all replicas)
+    seed: int = 0  # fixes the val split, the train-eval subset, data order and augmentation
+    train_eval_size: int = 5000  # fixed train subset evaluated without augmentation (the gap)
+    synthetic_train: int = 6000  # synthetic only: training images, val included
+    synthetic_test: int = 1000  # synthetic only: test images
+    synthetic_classes: int = 100  # synthetic only: number of classes
+
+    def __post_init__(self):
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("labels", self.labels, ("fine", "coarse"))
+        _choice("augment", self.augment, AUGMENTATIONS)
+        _choice("select_on", self.select_on, ("val", "test"))
+        for field in ("val_size", "train_eval_size", "seed"):
+            _non_negative_int(field, getattr(self, field))
+        for field in ("batch_size", "synthetic_train", "synthetic_test"):
+            _positive_int(field, getattr(self, field))
+        if self.synthetic_classes < 2:
+            raise ConfigError(f"synthetic_classes must be >= 2, got {self.synthetic_classes}")
+        if self.labels == "coarse" and self.dataset == "cifar10":
+            raise ConfigError("--labels coarse exists only for cifar100")
+        if self.select_on == "val" and self.val_size == 0:
+            raise ConfigError("--val-split 0 leaves nothing to select on: add --select-on test "
+                              "(the blog post's protocol, flagged in results) or keep a val split")
+        if self.select_on == "test" and self.val_size:
+            raise ConfigError("--select-on test is only for --val-split 0 (the post's protocol)")
+
+    @property
+    def name(self) -> str:
+        """The dataset as it appears in results paths: cifar100, cifar100-coarse, synthetic."""
+        return f"{self.dataset}-coarse" if self.labels == "coarse" else self.dataset
+
+
+# -------------------------------------------------------------------------------------- budget
+_BUDGET_UNITS = {"epochs": "epochs", "epoch": "epochs", "steps": "steps", "step": "steps",
+                 "images": "images", "s": "seconds", "m": "seconds", "h": "seconds"}
+_SECONDS = {"s": 1, "m": 60, "h": 3600}
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    kind: str  # epochs | steps | images | seconds (of training steps, summed over resumes)
+    amount: float  # in units of `kind`
+
+    @classmethod
+    def parse(cls, text: str) -> "Budget":
+        """'50epochs', '20000steps', '5e6images', '90s', '30m', '2h'."""
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([a-z]+)\s*", str(text))
+        if not match or match.group(2) not in _BUDGET_UNITS:
+            raise ConfigError(f"malformed budget {text!r}: use e.g. 50epochs, 20000steps, "
+                              f"5e6images, 90s, 30m or 2h")
+        value, unit = float(match.group(1)), match.group(2)
+        kind = _BUDGET_UNITS[unit]
+        amount = value * _SECONDS[unit] if kind == "seconds" else value
+        if amount <= 0 or (kind in ("epochs", "steps", "images") and amount != int(amount)):
+            raise ConfigError(f"budget {text!r} must be a positive {'whole ' if kind != 'seconds' else ''}number")
+        return cls(kind, amount)
+
+    def __str__(self) -> str:
+        if self.kind == "seconds":
+            for unit in ("h", "m"):
+                if self.amount % _SECONDS[unit] == 0:
+                    return f"{int(self.amount // _SECONDS[unit])}{unit}"
+            return f"{self.amount:g}s"
+        return f"{int(self.amount)}{self.kind}" if self.kind != "images" else f"{self.amount:g}images"
+
+
+# -------------------------------------------------------------------------------------- recipe
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    name: str
+    optimizer: str  # sgd | adam
+    learning_rate: float  # peak learning rate at `base_batch` images per step
+    base_batch: int | None  # lr scales linearly with batch/base_batch; None: no scaling
+    batch_size: int  # images per step
+    weight_decay: float  # the papers' decay (gradient += wd * w), given to the builders
+    augment: str  # none | standard | strong
+    schedule: str  # linear (budget-aware warm-up + decay to zero) | constant
+    momentum: float = 0.0
+    nesterov: bool = False
+    warmup: float = 0.0  # share of the budget spent warming up linearly from 0
+
+
+RECIPES = {
+    # The papers' recipe (He et al., Zagoruyko & Komodakis, chenyaofo), with the step schedule
+    # replaced by budget-aware linear decay to zero (Li, Yumer & Ramanan, ICLR 2020) so that any
+    # budget, including a wall-clock one, ends annealed instead of cut mid-schedule.
+    "paper": Recipe("paper", "sgd", 0.1, 128, 128, 5e-4, "standard", "linear",
+                    momentum=0.9, nesterov=True, warmup=0.02),
+    # The blog post's own setup: Adam 1e-3, batch 150, no augmentation, constant lr, no decay.
+    "post": Recipe("post", "adam", 1e-3, None, 150, 0.0, "none", "constant"),
+}
+
+
+def recipe_learning_rate(recipe: Recipe, batch_size: int) -> float:
+    """Peak lr for `batch_size`: the linear scaling rule (Goyal et al. 2017) when the recipe has a
+    reference batch, because the papers' 0.1 was tuned for 128 images per step."""
+    if recipe.base_batch is None:
+        return recipe.learning_rate
+    return recipe.learning_rate * batch_size / recipe.base_batch
+
+
+# ----------------------------------------------------------------------------------------- run
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    arch: str
+    data: DataConfig
+    recipe: Recipe
+    budget: Budget
+    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
+    jit: bool = False  # XLA-compile the training step (off on CPU: measured slower there)
+    strategy: str = "default"  # default | mirrored | multi-worker
+    checkpoint_every_minutes: float = 10.0  # extra checkpoints inside long epochs
+    train_eval_every: int = 0  # epochs between train-eval measurements; 0: only at the end
+    hparams: tuple[tuple[str, Any], ...] = ()  # builder options (a tuned variant's choices)
+
+    def __post_init__(self):
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("strategy", self.strategy, STRATEGIES)
+        if self.checkpoint_every_minutes <= 0:
+            raise ConfigError("--checkpoint-every must be a positive number of minutes")
+
+    @property
+    def seed(self) -> int:
+        return self.data.seed
+
+    @property
+    def learning_rate(self) -> float:
+        return recipe_learning_rate(self.recipe, self.data.batch_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["budget"] = str(self.budget)
+        out["hparams"] = dict(self.hparams)
+        return out
+
+    def fingerprint(self) -> str:
+        """Short hash of what changes results beyond the readable path, or '' when canonical.
+
+        Canonical = the recipe as registered, DataConfig defaults for everything but the dataset,
+        labels and seed (already in the path), float32 and no builder options.
+        """
+        canon = dataclasses.replace(DataConfig(), dataset=self.data.dataset, labels=self.data.labels,
+                                    seed=self.data.seed, data_dir=self.data.data_dir,
+                                    augment=self.recipe.augment, batch_size=self.recipe.batch_size)
+        diffs = {f"data.{k}": v for k, v in dataclasses.asdict(self.data).items()
+                 if k != "data_dir" and getattr(canon, k) != v}
+        registered = RECIPES.get(self.recipe.name)
+        if registered != self.recipe:
+            diffs["recipe"] = dataclasses.asdict(self.recipe)
+        if self.precision != "float32":
+            diffs["precision"] = self.precision
+        if self.hparams:
+            diffs["hparams"] = dict(self.hparams)
+        if not diffs:
+            return ""
+        return hashlib.sha256(json.dumps(diffs, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+    def relative_dir(self) -> str:
+        """results/<dataset>/<recipe>-<budget>[-<hash>]/<arch>/seed-<s>: one folder per result."""
+        tag = f"{self.recipe.name}-{self.budget}"
+        fp = self.fingerprint()
+        return f"{self.data.name}/{tag}{'-' + fp if fp else ''}/{self.arch}/seed-{self.seed}"
+
+
+# ------------------------------------------------------------------------------------- presets
+DEFAULT_SUITE = ("original", "vgg16", "resnet20", "wrn-16-4", "wrn-28-10")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    data: DataConfig
+    suite: tuple[str, ...]
+    budget: str
+    recipe: str
+    post_baseline: bool = True  # also run `original` with the post's recipe, as its own row
+    note: str = ""  # printed when the preset is used
+
+
+PRESETS = {
+    "smoke": Preset(
+        "smoke", "synthetic data, tiny budget: the whole suite in a few minutes on 2 CPU cores",
+        DataConfig(dataset="synthetic", val_size=500, train_eval_size=500, synthetic_train=2000,
+                   synthetic_test=500, synthetic_classes=20, batch_size=64),
+        tuple(a for a in DEFAULT_SUITE if a != "wrn-28-10"), "1epochs", "paper",
+        note="smoke drops wrn-28-10 from the default suite (36.5M parameters: minutes per epoch on a CPU)"),
+    "quick": Preset("quick", "CIFAR-100, 15 minutes of training per run",
+                    DataConfig(), DEFAULT_SUITE, "15m", "paper"),
+    "paper": Preset("paper", "CIFAR-100, the papers' 200-epoch recipe",
+                    DataConfig(), DEFAULT_SUITE, "200epochs", "paper"),
+}

@@ -1,0 +1,271 @@
+"""Datasets for every command: CIFAR-100/10 through tensorflow-datasets or the original archives,
+and the embedded `synthetic` set, behind one function, `load_splits`.
+
+Splits never select on the test set: `train` is carved into train and a stratified `val`
+(fixed by the seed); `test` is evaluated once, at the end. Everything is held in memory as uint8
+(CIFAR is 180 MB) and fed through tf.data; data order and augmentation are pure functions of
+(seed, epoch, position in the epoch), so a run resumed mid-epoch sees exactly the batches an
+uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from typing import Any
+
+import numpy as np
+
+from benchmarks import archives, synthetic
+from benchmarks.config import ConfigError, DataConfig
+
+os.environ.setdefault("NO_GCE_CHECK", "true")  # TF's GCS client probes the GCE metadata server
+AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow at module import
+PAD = 4  # pixels of padding before the random crop (He et al., Zagoruyko & Komodakis)
+CUTOUT = 8  # side of the cutout square in the `strong` preset (DeVries & Taylor 2017)
+DOWNLOAD_HOST = ("www.cs.toronto.edu", 443)
+
+
+class DataUnavailableError(ConfigError):
+    """No copy of the dataset here and no way to fetch one: the message says where to put what."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    name: str  # cifar100, cifar100-coarse, cifar10, synthetic
+    source: str  # tfds | archive | synthetic
+    synthetic: bool
+    num_classes: int
+    class_names: tuple[str, ...]
+    sizes: dict[str, int]  # images per split: train, val, test, train_eval
+    mean: tuple[float, float, float]  # per channel, of the train split, in [0, 1]
+    std: tuple[float, float, float]
+    test_used_for_selection: bool
+    location: str | None = None  # archive or tfds folder
+    sha256: str | None = None
+    sha256_ok: bool | None = None
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------- raw arrays
+def _load_arrays(config: DataConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(arrays, provenance): x/y train and test as numpy, and where they came from."""
+    if config.dataset == "synthetic":
+        x_tr, y_tr, x_te, y_te = synthetic.make(config.synthetic_classes, config.synthetic_train,
+                                                config.synthetic_test)
+        names = tuple(f"class_{i:03d}" for i in range(config.synthetic_classes))
+        return dict(x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te, names=names), \
+            dict(source="synthetic")
+    found = archives.find(config.dataset, config.data_dir)
+    if found is not None:
+        return _from_archive(found, config)
+    prepared = _tfds_builder(config, download=False)
+    if prepared is not None:
+        return _from_tfds(prepared, config)
+    return _from_tfds(_tfds_builder(config, download=True), config)
+
+
+def _from_archive(path, config: DataConfig):
+    data = archives.read(path)
+    coarse = config.labels == "coarse"
+    arrays = dict(x_train=data.x_train, x_test=data.x_test,
+                  y_train=data.coarse_train if coarse else data.y_train,
+                  y_test=data.coarse_test if coarse else data.y_test,
+                  names=tuple(data.coarse_names if coarse else data.fine_names))
+    warnings = ()
+    if data.sha256_ok is False:
+        warnings = (f"{path.name} does not match the published sha256 (got {data.sha256}); "
+                    f"a repacked copy? results are kept but flagged",)
+    return arrays, dict(source="archive", location=str(path), sha256=data.sha256,
+                        sha256_ok=data.sha256_ok, warnings=warnings)
+
+
+def _tfds_builder(config: DataConfig, download: bool):
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.utils import gcs_utils
+
+    gcs_utils._is_gcs_disabled = True  # never wait on a cloud-storage metadata request
+    data_dir = config.data_dir or os.environ.get("TFDS_DATA_DIR")
+    builder = tfds.builder(config.dataset, data_dir=data_dir)
+    if builder.is_prepared():
+        return builder
+    if not download:
+        return None
+    if not _reachable(DOWNLOAD_HOST):
+        raise DataUnavailableError(_missing_message(config))
+    builder.download_and_prepare()
+    return builder
+
+
+def _from_tfds(builder, config: DataConfig):
+    import tensorflow_datasets as tfds
+
+    key = "coarse_label" if config.labels == "coarse" else "label"
+    arrays = {}
+    for split in ("train", "test"):
+        batch = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        arrays[f"x_{split}"] = batch["image"]
+        arrays[f"y_{split}"] = batch[key].astype(np.int64)
+    arrays["names"] = tuple(builder.info.features[key].names)
+    return arrays, dict(source="tfds", location=str(builder.data_dir))
+
+
+def _reachable(address, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(address, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _missing_message(config: DataConfig) -> str:
+    where = ", ".join(str(d) for d in archives.search_dirs(config.data_dir))
+    names = " or ".join(archives.ARCHIVES[config.dataset])
+    return (f"{config.dataset} not found and the network is unreachable: put {names} (or its "
+            f"extracted folder) in one of [{where}] or pass --data-dir; --dataset synthetic runs offline")
+
+
+# ---------------------------------------------------------------------------------- splits
+def stratified_split(labels: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keep, held_out) indices: `size` held out, as equal per class as possible, fixed by `seed`."""
+    rng = np.random.default_rng([seed, 101])
+    classes = np.unique(labels)
+    per_class = np.full(len(classes), size // len(classes))
+    per_class[rng.choice(len(classes), size % len(classes), replace=False)] += 1
+    held = []
+    for c, take in zip(classes, per_class):
+        members = np.flatnonzero(labels == c)
+        if take > len(members):
+            raise ConfigError(f"val split of {size} needs {take} images of class {c}, which has {len(members)}")
+        held.append(rng.choice(members, take, replace=False))
+    held_out = np.sort(np.concatenate(held))
+    keep = np.setdiff1d(np.arange(len(labels)), held_out)
+    return keep, held_out
+
+
+def _check_sizes(config: DataConfig, n_train: int) -> None:
+    if config.val_size >= n_train:
+        raise ConfigError(f"val split of {config.val_size} leaves no training images (train has {n_train})")
+    if n_train - config.val_size < config.batch_size:
+        raise ConfigError(f"batch size {config.batch_size} is larger than the {n_train - config.val_size} "
+                          f"training images")
+
+
+# -------------------------------------------------------------------------------- pipeline
+class Splits:
+    """The splits of one dataset request, as tf.data pipelines, plus `info`."""
+
+    def __init__(self, config: DataConfig, arrays: dict[str, np.ndarray], info: DatasetInfo):
+        import tensorflow as tf
+
+        self.config, self.info = config, info
+        self.arrays = arrays  # uint8 images and int64 labels per split
+        self._tf = tf
+        self._tensors = {k: tf.constant(v) for k, v in arrays.items()}
+        self._mean = tf.constant(info.mean, tf.float32)
+        self._std = tf.constant(info.std, tf.float32)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Full batches per epoch; the remainder is dropped so every step has the same shape."""
+        return len(self.arrays["y_train"]) // self.config.batch_size
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The training images of `epoch`, in order: a permutation fixed by (seed, epoch)."""
+        order = np.random.default_rng([self.config.seed, epoch, 7]).permutation(len(self.arrays["y_train"]))
+        return order[: self.steps_per_epoch * self.config.batch_size]
+
+    def train(self, epoch: int, skip_batches: int = 0):
+        """Shuffled, augmented, batched training data of `epoch`, starting after `skip_batches`."""
+        tf = self._tf
+        order = self.epoch_order(epoch)
+        positions = np.arange(len(order), dtype=np.int64)
+        start = skip_batches * self.config.batch_size
+        ds = tf.data.Dataset.from_tensor_slices((order[start:], positions[start:]))
+        epoch_seed = np.int64((self.config.seed * 1_000_003 + epoch) % (2**31 - 1))
+        images, labels = self._tensors["x_train"], self._tensors["y_train"]
+
+        def example(index, position):
+            seed = tf.stack([epoch_seed, position])
+            image = augment(self._normalize(tf.gather(images, index)), self.config.augment, seed)
+            return image, tf.gather(labels, index)
+
+        ds = ds.map(example, num_parallel_calls=AUTOTUNE, deterministic=True)
+        return ds.batch(self.config.batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+    def evaluation(self, split: str):
+        """`val`, `test` or `train_eval` in order, without augmentation, batched."""
+        tf = self._tf
+        if f"x_{split}" not in self._tensors:
+            raise KeyError(f"no {split!r} split (val_size=0?)")
+        ds = tf.data.Dataset.from_tensor_slices((self._tensors[f"x_{split}"], self._tensors[f"y_{split}"]))
+        ds = ds.batch(max(self.config.batch_size, 256))
+        return ds.map(lambda x, y: (self._normalize(x), y), num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+    def _normalize(self, images):
+        return (self._tf.cast(images, self._tf.float32) / 255.0 - self._mean) / self._std
+
+
+def augment(image, preset: str, seed):
+    """One normalised HWC image, augmented by `preset` with stateless ops seeded by `seed` (2 ints)."""
+    import tensorflow as tf
+
+    if preset == "none":
+        return image
+    crop_seed, flip_seed, cutout_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    h, w, c = image.shape
+    padded = tf.pad(image, [[PAD, PAD], [PAD, PAD], [0, 0]], mode="REFLECT")
+    image = tf.image.stateless_random_crop(padded, (h, w, c), seed=crop_seed)
+    image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+    if preset == "strong":
+        centre = tf.random.stateless_uniform([2], cutout_seed, 0, h, dtype=tf.int32)
+        rows, cols = tf.range(h)[:, None], tf.range(w)[None, :]
+        inside = (tf.abs(rows - centre[0]) * 2 < CUTOUT) & (tf.abs(cols - centre[1]) * 2 < CUTOUT)
+        image = image * tf.cast(~inside, image.dtype)[..., None]  # 0 = the mean after normalising
+    return image
+
+
+def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std in [0, 1] of uint8 HWC images, in chunks (no 1 GB float copy)."""
+    total, total_sq, count = np.zeros(3), np.zeros(3), 0
+    for start in range(0, len(images), chunk):
+        part = images[start:start + chunk].reshape(-1, 3).astype(np.float64) / 255.0
+        total += part.sum(0)
+        total_sq += (part**2).sum(0)
+        count += len(part)
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+# --------------------------------------------------------------------------------- the entry
+def load_splits(config: DataConfig) -> Splits:
+    """Load `config.dataset`, carve val and the train-eval subset, and return the pipelines."""
+    raw, provenance = _load_arrays(config)
+    n_train = len(raw["y_train"])
+    _check_sizes(config, n_train)
+    arrays = {"x_test": raw["x_test"], "y_test": raw["y_test"]}
+    if config.val_size:
+        keep, held = stratified_split(raw["y_train"], config.val_size, config.seed)
+        arrays.update(x_train=raw["x_train"][keep], y_train=raw["y_train"][keep],
+                      x_val=raw["x_train"][held], y_val=raw["y_train"][held])
+    else:
+        arrays.update(x_train=raw["x_train"], y_train=raw["y_train"])
+    subset = np.sort(np.random.default_rng([config.seed, 202]).choice(
+        len(arrays["y_train"]), min(config.train_eval_size, len(arrays["y_train"])), replace=False))
+    arrays.update(x_train_eval=arrays["x_train"][subset], y_train_eval=arrays["y_train"][subset])
+
+    mean, std = channel_stats(arrays["x_train"])
+    info = DatasetInfo(
+        name=config.name, source=provenance["source"], synthetic=config.dataset == "synthetic",
+        num_classes=len(raw["names"]), class_names=tuple(raw["names"]),
+        sizes={s: int(len(arrays[f"y_{s}"])) for s in ("train", "val", "test", "train_eval") if f"y_{s}" in arrays},
+        mean=mean, std=std,
+        test_used_for_selection=config.select_on == "test",
+        location=provenance.get("location"), sha256=provenance.get("sha256"),
+        sha256_ok=provenance.get("sha256_ok"), warnings=tuple(provenance.get("warnings", ())))
+    return Splits(config, arrays, info)

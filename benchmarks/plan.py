@@ -1,0 +1,75 @@
+"""From command-line choices to the list of RunConfigs a `run` will train."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import architectures
+from benchmarks.config import PRESETS, RECIPES, Budget, ConfigError, DataConfig, RunConfig
+from benchmarks.suite import post_baseline
+
+# Flags that map one to one onto DataConfig fields (None: not given, keep the preset's).
+DATA_FLAGS = ("dataset", "data_dir", "labels", "val_size", "select_on", "augment", "batch_size",
+              "train_eval_size")
+
+
+def check_arch(name: str) -> str:
+    try:
+        architectures.spec(name)
+    except architectures.UnknownArchitectureError as error:
+        raise ConfigError(str(error))
+    return name
+
+
+def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int], budget: str | None,
+         recipe: str | None, data_flags: dict[str, Any], run_flags: dict[str, Any]) -> tuple[list[RunConfig], str]:
+    """(configs, note): the (arch x seed) matrix in a fixed order, plus the preset's note."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    chosen = PRESETS[preset]
+    if recipe is not None and recipe not in RECIPES:
+        raise ConfigError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
+    if not archs and not all_:
+        raise ConfigError("name at least one architecture, or --all for the preset's suite")
+    if any(s < 0 for s in seeds):
+        raise ConfigError(f"seeds must be >= 0, got {list(seeds)}")
+    the_recipe = RECIPES[recipe or chosen.recipe]
+    the_budget = Budget.parse(budget or chosen.budget)
+    given = {k: v for k, v in data_flags.items() if v is not None}
+    unknown = set(given) - set(DATA_FLAGS)
+    if unknown:
+        raise ConfigError(f"unknown data option(s): {', '.join(sorted(unknown))}")
+    names = list(chosen.suite) if all_ else [check_arch(a) for a in archs]
+    configs = []
+    for arch in names:
+        for seed in seeds:
+            fields = {"batch_size": the_recipe.batch_size, "augment": the_recipe.augment, **given, "seed": seed}
+            data = _data(chosen.data, fields)
+            configs.append(RunConfig(arch=arch, data=data, recipe=the_recipe, budget=the_budget, **run_flags))
+    if all_ and chosen.post_baseline and the_recipe.name != "post" and "original" in names:
+        configs += [post_baseline(c) for c in configs if c.arch == "original"]
+    return configs, (chosen.note if all_ else "")
+
+
+def _data(base: DataConfig, fields: dict[str, Any]) -> DataConfig:
+    try:
+        return dataclasses.replace(base, **fields)
+    except TypeError as error:
+        raise ConfigError(str(error))
+
+
+def load_hparams(path: str | None) -> tuple[tuple[str, Any], ...]:
+    """Builder options from a JSON object file (e.g. a tuner's best_hyperparameters.json)."""
+    if path is None:
+        return ()
+    import json
+
+    try:
+        with open(path) as f:
+            values = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read --hparams {path}: {error}")
+    if not isinstance(values, dict):
+        raise ConfigError(f"--hparams {path} must hold a JSON object of builder options")
+    return tuple(sorted((k, tuple(map(tuple, v)) if k == "filters" else v) for k, v in values.get("builder", values).items()))

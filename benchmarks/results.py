@@ -1,0 +1,134 @@
+"""The results folder: where each run lives, its self-describing record, and loading into pandas.
+
+    results/<dataset>/<recipe>-<budget>[-<hash>]/<arch>/seed-<s>/
+        config.json      the RunConfig, as run
+        summary.json     one record per run (schema below), replaced atomically
+        history.csv      one row per epoch
+        environment.json one entry per segment (host, device, versions)
+        checkpoints/     ckpt-<n>.npz, the newest two
+        tensorboard/     epoch scalars
+        claim.json       present while a worker trains the run
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from benchmarks.storage import atomic_write, read_json, write_json
+
+SCHEMA_VERSION = 1
+STATUSES = ("complete", "running", "interrupted", "failed")
+
+# summary.json: field -> (allowed JSON types, meaning). Documented in the README; tests validate
+# every summary the runner writes against it.
+_NUM = (int, float)
+SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
+    "schema_version": ((int,), "this table's version"),
+    "status": ((str,), "complete | running | interrupted | failed"),
+    "error": ((str, type(None)), "the error of a failed run"),
+    "arch": ((str,), "registered architecture name"),
+    "family": ((str,), "original | vgg | resnet | wide_resnet"),
+    "seed": ((int,), "fixes split, data order, augmentation, init"),
+    "dataset": ((str,), "cifar100, cifar100-coarse, cifar10 or synthetic"),
+    "synthetic": ((bool,), "true for the embedded synthetic dataset"),
+    "data_source": ((str,), "tfds | archive | synthetic"),
+    "recipe": ((str,), "recipe name (paper, post)"),
+    "budget": ((str,), "as given: 50epochs, 20000steps, 5e6images, 30m"),
+    "budget_kind": ((str,), "epochs | steps | images | seconds"),
+    "budget_used": (_NUM, "share of the budget spent, 0..1"),
+    "epochs": ((int,), "epochs started (a partial last epoch counts)"),
+    "epochs_completed": ((int,), "whole epochs"),
+    "steps": ((int,), "training steps done"),
+    "train_seconds": (_NUM, "seconds in training steps, summed over resumes (charged to the budget)"),
+    "compile_seconds": (_NUM, "first step of each segment (tracing/compiling), included above"),
+    "eval_seconds": (_NUM, "seconds evaluating (not charged)"),
+    "checkpoint_seconds": (_NUM, "seconds writing checkpoints (not charged)"),
+    "images_per_second": (_NUM + (type(None),), "median training images/s over epochs, first excluded"),
+    "best_val_top1": (_NUM + (type(None),), "best validation top-1 (selection split)"),
+    "best_epoch": ((int, type(None)), "epoch of best_val_top1 (1-based)"),
+    "final_val_top1": (_NUM + (type(None),), "validation top-1 after the last epoch"),
+    "test_top1": (_NUM + (type(None),), "test top-1 with the best-on-validation weights"),
+    "test_top5": (_NUM + (type(None),), "test top-5 with the best-on-validation weights"),
+    "test_top1_final": (_NUM + (type(None),), "test top-1 with the final weights"),
+    "test_top5_final": (_NUM + (type(None),), "test top-5 with the final weights"),
+    "train_eval_top1": (_NUM + (type(None),), "top-1 on the fixed train subset, inference mode, final weights"),
+    "gap": (_NUM + (type(None),), "train_eval_top1 - final_val_top1 (overfitting gap)"),
+    "time_to_target": ((dict,), "val top-1 target ('0.52') -> training seconds, or null"),
+    "params": ((int, type(None)), "trainable parameters"),
+    "mmacs": (_NUM + (type(None),), "multiply-accumulates per image, millions"),
+    "resume_count": ((int,), "times the run was resumed"),
+    "segments": ((list,), "one entry per process that trained it: host, device, start"),
+    "devices": ((list,), "distinct devices over the segments"),
+    "mixed_devices": ((bool,), "segments ran on different devices (time budget compares unlike)"),
+    "precision": ((str,), "float32 | mixed_float16 | mixed_bfloat16"),
+    "jit": ((bool,), "XLA-compiled training step"),
+    "strategy": ((str,), "default | mirrored | multi-worker"),
+    "batch_size": ((int,), "global images per step"),
+    "learning_rate": (_NUM, "peak learning rate after batch scaling"),
+    "selected_on": ((str,), "val, or test under the post's protocol"),
+    "test_used_for_selection": ((bool,), "true: the test figure is optimistic (post's protocol)"),
+    "data": ((dict,), "dataset metadata: sizes, mean/std, source, sha256 check, warnings"),
+    "config": ((dict,), "the full RunConfig"),
+    "versions": ((dict,), "python, tensorflow, keras, numpy, archbench, git_revision"),
+    "updated": ((str,), "when this record was written"),
+}
+
+
+def validate_summary(record: dict[str, Any]) -> list[str]:
+    """Problems of `record` against SUMMARY_SCHEMA (an empty list when it is valid)."""
+    problems = [f"missing {k}" for k in SUMMARY_SCHEMA if k not in record]
+    problems += [f"unknown field {k}" for k in record if k not in SUMMARY_SCHEMA]
+    for key, (types, _) in SUMMARY_SCHEMA.items():
+        if key in record and not isinstance(record[key], types):
+            problems.append(f"{key}: {type(record[key]).__name__} is not {'/'.join(t.__name__ for t in types)}")
+    if record.get("status") not in STATUSES:
+        problems.append(f"status {record.get('status')!r} is not one of {STATUSES}")
+    return problems
+
+
+# ----------------------------------------------------------------------------------- writing
+def write_summary(folder: Path, record: dict[str, Any]) -> None:
+    write_json(Path(folder) / "summary.json", record)
+
+
+def read_summary(folder: Path) -> dict[str, Any] | None:
+    try:
+        return read_json(Path(folder) / "summary.json")
+    except (OSError, ValueError):
+        return None
+
+
+HISTORY_COLUMNS = ("epoch", "partial", "step", "images", "loss", "train_top1", "train_top5", "val_loss",
+                   "val_top1", "val_top5", "lr", "train_seconds", "images_per_second", "budget_used",
+                   "train_eval_top1")
+
+
+def write_history(folder: Path, history: list[dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write(Path(folder) / "history.csv", lambda f: f.write(buffer.getvalue()))
+    _tensorboard(Path(folder) / "tensorboard", history[-1:] if history else [])
+
+
+def _tensorboard(folder: Path, rows: list[dict[str, Any]]) -> None:
+    # The runner's own epoch records, not keras.callbacks.TensorBoard: that callback only writes
+    # at epoch end, which a run stopped by its budget or a signal mid-epoch never reaches.
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(folder))
+    with writer.as_default():
+        for row in rows:
+            for key in ("loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr", "images_per_second"):
+                if row.get(key) is not None:
+                    tf.summary.scalar(key, row[key], step=row["step"])
+    writer.close()
+
+
+def run_folders(results_dir: Path) -> list[Path]:
+    """Every run folder (one holding a summary.json) under `results_dir`."""
+    return sorted(p.parent for p in Path(results_dir).glob("**/summary.json"))

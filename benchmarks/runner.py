@@ -1,0 +1,398 @@
+"""One training loop for every model: budgeted, resumable at any step, measured.
+
+The order in which a run decides how to start (big_vision-style):
+1. the run folder is derived from the config (`RunConfig.relative_dir`); a finished run is skipped
+   by the caller;
+2. the newest readable checkpoint there is restored (falling back to the previous one);
+3. otherwise the run starts fresh from the seed.
+
+Training goes through `model.fit`, one call per epoch, with a callback that acts only at step
+*begin* (so Keras keeps dispatching batch-end hooks asynchronously and never syncs for logs):
+it charges the time of the step that just ended, writes in-epoch checkpoints, sets the
+budget-aware learning rate and, when the budget is spent or a signal came, raises before the
+next step runs. That is how a run stops exactly at the first step boundary at or past its budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import signal
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+import architectures
+from benchmarks import checkpoint, environment, results
+from benchmarks.config import Budget, Recipe, RunConfig
+from benchmarks.storage import Claim, write_json
+
+TARGETS = (0.30, 0.40, 0.52, 0.60, 0.70)  # val top-1 for time_to_target; 0.52: the post's result
+EVAL_BATCH = 256
+
+
+class BudgetReached(Exception):
+    """Raised by the step callback before the first step past the budget."""
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT arrived; the run has been checkpointed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+# ------------------------------------------------------------------------------------- signals
+_SIGNAL: dict[str, int | None] = {"received": None}
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM/SIGINT only set a flag: the loop checkpoints at the next step boundary and exits."""
+
+    def handler(signum, _frame):
+        if _SIGNAL["received"] is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        _SIGNAL["received"] = signum
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _check_signal() -> None:
+    if _SIGNAL["received"] is not None:
+        raise Interrupted(_SIGNAL["received"])
+
+
+# ------------------------------------------------------------------------ budget and schedule
+def total_steps(budget: Budget, steps_per_epoch: int, batch_size: int) -> int | None:
+    """Steps a step-like budget allows; None for a time budget (progress is then time)."""
+    if budget.kind == "epochs":
+        return int(budget.amount) * steps_per_epoch
+    if budget.kind == "steps":
+        return int(budget.amount)
+    if budget.kind == "images":
+        return math.ceil(budget.amount / batch_size)
+    return None
+
+
+def learning_rate(recipe: Recipe, peak: float, progress: float) -> float:
+    """Budget-aware schedule (Li, Yumer & Ramanan 2020): linear warm-up over `recipe.warmup` of
+    the budget, then linear decay to exactly zero when the budget is spent."""
+    if recipe.schedule == "constant":
+        return peak
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < recipe.warmup:
+        return peak * progress / recipe.warmup
+    return peak * (1.0 - progress) / (1.0 - recipe.warmup)
+
+
+@dataclasses.dataclass
+class State:
+    """Everything of a run that is not a variable; saved in every checkpoint."""
+
+    sequence: int = 0  # checkpoint number
+    epoch: int = 0  # epoch in progress (0-based)
+    step_in_epoch: int = 0
+    step: int = 0  # steps done in total
+    train_seconds: float = 0.0  # charged to the budget, summed over resumes
+    compile_seconds: float = 0.0  # first step of each segment (tracing), included above
+    eval_seconds: float = 0.0  # not charged
+    checkpoint_seconds: float = 0.0  # not charged
+    budget_done: bool = False
+    best_val_top1: float | None = None
+    best_epoch: int | None = None
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    segments: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def used(self, budget: Budget, total: int | None) -> float:
+        """Share of the budget spent, 0..1+."""
+        return self.train_seconds / budget.amount if total is None else self.step / total
+
+
+# --------------------------------------------------------------------------- the step callback
+class _StepControl(keras.callbacks.Callback):
+    """Acts at each step's begin: see the module docstring."""
+
+    def __init__(self, run: "Run"):
+        super().__init__()
+        self.run = run
+        self.last: float | None = None
+        self.restore_metrics: dict[str, np.ndarray] | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.restore_metrics is not None:  # fit has just reset them; put back the half epoch's
+            checkpoint.restore_metrics(self.model, self.restore_metrics)
+            self.restore_metrics = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        now = time.perf_counter()
+        self.charge(now)
+        run = self.run
+        _check_signal()
+        if run.state.used(run.config.budget, run.total) >= 1.0:
+            raise BudgetReached
+        if time.monotonic() - run.last_checkpoint >= run.config.checkpoint_every_minutes * 60:
+            run.save_checkpoint()
+        run.claim.heartbeat()
+        self.model.optimizer.learning_rate = run.current_lr()
+        self.last = time.perf_counter()
+
+    def charge(self, now: float) -> None:
+        """Count the step that ended at `now`."""
+        if self.last is None:
+            return
+        seconds = now - self.last
+        state = self.run.state
+        if self.run.first_step_of_segment:
+            state.compile_seconds += seconds
+            self.run.first_step_of_segment = False
+        state.train_seconds += seconds
+        state.step += 1
+        state.step_in_epoch += 1
+        self.last = None
+
+
+# ------------------------------------------------------------------------------------- the run
+class Run:
+    """One (architecture, seed, config) run in its folder."""
+
+    def __init__(self, config: RunConfig, folder: Path, splits, *, claim: Claim, strategy=None,
+                 chief: bool = True, log: Callable[[str], None] = print, verbose: int = 1):
+        self.config, self.folder, self.splits = config, Path(folder), splits
+        self.claim, self.strategy, self.chief, self.log, self.verbose = claim, strategy, chief, log, verbose
+        self.total = total_steps(config.budget, splits.steps_per_epoch, config.data.batch_size)
+        self.state = State()
+        self.best_weights: list[np.ndarray] | None = None
+        self.last_checkpoint = time.monotonic()
+        self.first_step_of_segment = True
+        self.model = None
+
+    # --------------------------------------------------------------------------------- setup
+    def build(self) -> None:
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(self.config.seed)
+        tf.config.experimental.enable_op_determinism()
+        keras.mixed_precision.set_global_policy(self.config.precision)
+        scope = self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+        with scope:
+            model = architectures.build(self.config.arch, num_classes=self.splits.info.num_classes,
+                                        weight_decay=self.config.recipe.weight_decay,
+                                        **dict(self.config.hparams))
+            model.compile(optimizer=self._optimizer(),
+                          loss=keras.losses.SparseCategoricalCrossentropy(),
+                          metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1"),
+                                   keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
+                          jit_compile=self.config.jit)
+            # Create optimizer slots and metric accumulators now, so a checkpoint can fill them
+            # (Keras builds them lazily on the first step, which is after restoring).
+            x = np.zeros((1, *self.splits.arrays["x_train"].shape[1:]), np.float32)
+            model._symbolic_build(data_batch=(x, np.zeros((1,), np.int64)))
+        self.model = model
+
+    def _optimizer(self):
+        recipe = self.config.recipe
+        if recipe.optimizer == "sgd":
+            return keras.optimizers.SGD(0.0, momentum=recipe.momentum, nesterov=recipe.nesterov)
+        return keras.optimizers.Adam(0.0)
+
+    def current_lr(self) -> float:
+        return learning_rate(self.config.recipe, self.config.learning_rate,
+                             self.state.used(self.config.budget, self.total))
+
+    def restore(self) -> bool:
+        """Continue from the newest readable checkpoint; False when there is none."""
+        loaded = checkpoint.load_latest(self.folder / "checkpoints", log=self.log)
+        if loaded is None:
+            return False
+        meta, arrays = loaded
+        self.best_weights = checkpoint.restore(self.model, meta, arrays)
+        self.state = State(**meta["state"])
+        self._pending_metrics = arrays if self.state.step_in_epoch else None
+        self.log(f"{self._who()}: resuming from checkpoint {self.state.sequence} (epoch "
+                 f"{self.state.epoch + 1}, step {self.state.step_in_epoch} of it)")
+        return True
+
+    # ---------------------------------------------------------------------------------- loop
+    def train(self) -> None:
+        """Train until the budget is spent (or raise Interrupted after checkpointing)."""
+        self._pending_metrics = getattr(self, "_pending_metrics", None)
+        while not self.state.budget_done:
+            self._train_epoch()
+
+    def _train_epoch(self) -> None:
+        state = self.state
+        control = _StepControl(self)
+        control.restore_metrics, self._pending_metrics = self._pending_metrics, None
+        started_step, started_seconds = state.step, state.train_seconds
+        data = self.splits.train(state.epoch, skip_batches=state.step_in_epoch)
+        if self.strategy is not None:
+            data = data.with_options(_autoshard_off())
+        try:
+            self.model.fit(data, epochs=state.epoch + 1, initial_epoch=state.epoch, verbose=0,
+                           shuffle=False, callbacks=[control])
+            control.charge(time.perf_counter())
+            epoch_ended = True
+        except BudgetReached:
+            epoch_ended = False
+        except Interrupted:
+            self.save_checkpoint()
+            raise
+        if self.state.used(self.config.budget, self.total) >= 1.0:
+            state.budget_done = True
+        elif not epoch_ended:
+            raise AssertionError("fit stopped early without a budget or a signal")
+        train_logs = {k: float(v) for k, v in self.model.get_metrics_result().items()}
+        self._end_epoch(train_logs, state.step - started_step, state.train_seconds - started_seconds,
+                        partial=not epoch_ended)
+        _check_signal()
+
+    def _end_epoch(self, train_logs: dict[str, float], steps: int, seconds: float, partial: bool) -> None:
+        state = self.state
+        val = self.evaluate(self.selection_split)
+        row = {"epoch": state.epoch + 1, "partial": partial, "step": state.step,
+               "images": state.step * self.config.data.batch_size,
+               "loss": train_logs.get("loss"), "train_top1": train_logs.get("top1"),
+               "train_top5": train_logs.get("top5"), "val_loss": val["loss"], "val_top1": val["top1"],
+               "val_top5": val["top5"], "lr": self.current_lr(), "train_seconds": state.train_seconds,
+               "images_per_second": steps * self.config.data.batch_size / seconds if seconds > 0 else None,
+               "budget_used": min(state.used(self.config.budget, self.total), 1.0),
+               "train_eval_top1": None}
+        every = self.config.train_eval_every
+        if every and (state.epoch + 1) % every == 0 and not state.budget_done:
+            row["train_eval_top1"] = self.evaluate("train_eval")["top1"]
+        state.history.append(row)
+        if state.best_val_top1 is None or val["top1"] > state.best_val_top1:
+            state.best_val_top1, state.best_epoch = val["top1"], state.epoch + 1
+            self.best_weights = [np.array(w) for w in self.model.get_weights()]
+        if not partial:
+            state.epoch, state.step_in_epoch = state.epoch + 1, 0
+        self.save_checkpoint()
+        self._write_progress()
+        self._print_epoch(row)
+
+    @property
+    def selection_split(self) -> str:
+        return "test" if self.config.data.select_on == "test" else "val"
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        started = time.perf_counter()
+        logs = self.model.evaluate(self.splits.evaluation(split), verbose=0, return_dict=True)
+        self.state.eval_seconds += time.perf_counter() - started
+        return {k: float(v) for k, v in logs.items()}
+
+    # ----------------------------------------------------------------------------- the end
+    def final_metrics(self) -> dict[str, Any]:
+        """Train-eval and test with the final weights, then test with the best-on-val weights."""
+        final_weights = self.model.get_weights()
+        out = {"train_eval_top1": self.evaluate("train_eval")["top1"]}
+        final_val = self.state.history[-1]["val_top1"]
+        out["gap"] = out["train_eval_top1"] - final_val
+        test_final = self.evaluate("test")
+        out.update(test_top1_final=test_final["top1"], test_top5_final=test_final["top5"])
+        if self.best_weights is not None and self.state.best_epoch != len(self.state.history):
+            self.model.set_weights(self.best_weights)
+            test_best = self.evaluate("test")
+            self.model.set_weights(final_weights)
+        else:
+            test_best = test_final
+        out.update(test_top1=test_best["top1"], test_top5=test_best["top5"])
+        return out
+
+    # ------------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self) -> None:
+        if not self.chief:
+            return
+        started = time.perf_counter()
+        self.state.sequence += 1
+        checkpoint.save(self.folder / "checkpoints", self.model, dataclasses.asdict(self.state),
+                        self.best_weights)
+        self.state.checkpoint_seconds += time.perf_counter() - started
+        self.last_checkpoint = time.monotonic()
+
+    # -------------------------------------------------------------------------- reporting
+    def _who(self) -> str:
+        return f"{self.config.arch} seed {self.config.seed}"
+
+    def _write_progress(self) -> None:
+        if self.chief:
+            results.write_history(self.folder, self.state.history)
+            results.write_summary(self.folder, self.summary("running"))
+
+    def _print_epoch(self, row: dict[str, Any]) -> None:
+        if self.verbose < 1:
+            return
+        used = row["budget_used"]
+        eta = self.state.train_seconds * (1 - used) / used if used > 0 else float("nan")
+        ips = row["images_per_second"]
+        self.log(f"{self._who()} | epoch {row['epoch']}{' (partial)' if row['partial'] else ''} | "
+                 f"budget {used:6.1%} of {self.config.budget} | val top-1 {row['val_top1']:6.2%} | "
+                 f"loss {row['loss']:.3f} | {ips or 0:,.0f} img/s | ETA {_hms(eta)}")
+
+    def summary(self, status: str, final: dict[str, Any] | None = None, error: str | None = None):
+        state, config, info = self.state, self.config, self.splits.info
+        epochs = [r for r in state.history]
+        speeds = [r["images_per_second"] for r in epochs[1:] if r["images_per_second"]] or \
+                 [r["images_per_second"] for r in epochs if r["images_per_second"]]
+        devices = [s["device"] for s in state.segments]
+        model = self.model
+        record = {
+            "schema_version": results.SCHEMA_VERSION, "status": status, "error": error,
+            "arch": config.arch, "family": architectures.spec(config.arch).family, "seed": config.seed,
+            "dataset": info.name, "synthetic": info.synthetic, "data_source": info.source,
+            "recipe": config.recipe.name, "budget": str(config.budget), "budget_kind": config.budget.kind,
+            "budget_used": min(state.used(config.budget, self.total), 1.0),
+            "epochs": state.epoch + (1 if state.step_in_epoch else 0),
+            "epochs_completed": state.epoch, "steps": state.step,
+            "train_seconds": state.train_seconds, "compile_seconds": state.compile_seconds,
+            "eval_seconds": state.eval_seconds, "checkpoint_seconds": state.checkpoint_seconds,
+            "images_per_second": statistics.median(speeds) if speeds else None,
+            "best_val_top1": state.best_val_top1, "best_epoch": state.best_epoch,
+            "final_val_top1": epochs[-1]["val_top1"] if epochs else None,
+            "test_top1": None, "test_top5": None, "test_top1_final": None, "test_top5_final": None,
+            "train_eval_top1": None, "gap": None,
+            "time_to_target": time_to_target(state.history),
+            "params": architectures.trainable_params(model) if model is not None else None,
+            "mmacs": architectures.macs(model) / 1e6 if model is not None else None,
+            "resume_count": max(len(state.segments) - 1, 0), "segments": state.segments,
+            "devices": sorted(set(devices)), "mixed_devices": len(set(devices)) > 1,
+            "precision": config.precision, "jit": config.jit, "strategy": config.strategy,
+            "batch_size": config.data.batch_size, "learning_rate": config.learning_rate,
+            "selected_on": self.selection_split, "test_used_for_selection": info.test_used_for_selection,
+            "data": {k: v for k, v in info.to_dict().items() if k != "class_names"},
+            "config": config.to_dict(), "versions": environment.versions(),
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        record.update(final or {})
+        return record
+
+
+def time_to_target(history: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Training seconds until val top-1 first reached each target (None: not reached)."""
+    out = {}
+    for target in TARGETS:
+        hit = next((r["train_seconds"] for r in history if r["val_top1"] >= target), None)
+        out[f"{target:.2f}"] = hit
+    return out
+
+
+def _hms(seconds: float) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--:--"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _autoshard_off():
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    # Every worker builds the same (seed, epoch) order; sharding by data keeps batches disjoint.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options

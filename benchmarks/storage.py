@@ -1,0 +1,137 @@
+"""Files that must survive a kill at any moment: atomic writes, run claims with a heartbeat."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+STALE_SECONDS = float(os.environ.get("ARCHBENCH_CLAIM_STALE_SECONDS", 600))  # heartbeat timeout
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
+    """Write through `write(file)` to a temporary name, fsync, then rename over `path`.
+
+    A reader sees the old file or the new one, never a half-written one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, lambda f: json.dump(data, f, indent=2, sort_keys=True, default=_jsonable))
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------------------ claims
+class Claim:
+    """An exclusive claim on a run folder, so two workers sharing a results folder never train
+    the same run at once. Taken with O_EXCL (atomic on local and NFS-v3+ filesystems); kept
+    alive by touching the file; taken over only when its heartbeat is stale or, on this host,
+    when the process that held it is gone."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / "claim.json"
+        self.token = uuid.uuid4().hex
+        self._last_beat = 0.0
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not self._take_over_if_stale():
+                    return False
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump({"host": socket.gethostname(), "pid": os.getpid(), "token": self.token,
+                           "since": time.time()}, f)
+            self._last_beat = time.monotonic()
+            return True
+        return False
+
+    def heartbeat(self, every: float = 30.0) -> None:
+        if time.monotonic() - self._last_beat >= every:
+            try:
+                os.utime(self.path)
+            except OSError:
+                pass
+            self._last_beat = time.monotonic()
+
+    def release(self) -> None:
+        try:
+            if read_json(self.path).get("token") == self.token:
+                self.path.unlink()
+        except (OSError, ValueError):
+            pass
+
+    def _take_over_if_stale(self) -> bool:
+        try:
+            holder = read_json(self.path)
+            age = time.time() - self.path.stat().st_mtime
+        except (OSError, ValueError):
+            holder, age = {}, STALE_SECONDS  # unreadable: a claim torn by a crash
+        dead_here = holder.get("host") == socket.gethostname() and not _alive(holder.get("pid"))
+        if age < STALE_SECONDS and not dead_here:
+            return False
+        stale = self.path.with_name(f"claim.stale-{uuid.uuid4().hex[:8]}.json")
+        try:
+            os.rename(self.path, stale)  # only one taker wins the rename
+        except OSError:
+            return False
+        stale.unlink(missing_ok=True)
+        return True
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
