@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.config import ConfigError
+
 # Published archives (sha256 from Keras' and tensorflow-datasets' own checksum tables).
 ARCHIVES = {
     "cifar100": {
@@ -32,7 +34,7 @@ FOLDERS = {"cifar-100-python.tar.gz": "cifar-100-python", "cifar-100-binary.tar.
 _RECORD_PIXELS = 32 * 32 * 3
 
 
-class CorruptArchiveError(ValueError):
+class CorruptArchiveError(ConfigError):
     """The archive or folder exists but its content cannot be read as CIFAR."""
 
 
@@ -116,12 +118,28 @@ def _decode(files: dict[str, bytes], path: Path) -> ArchiveData:
 
 
 # ------------------------------------------------------------------------- the pickled format
+def _allowed_globals() -> dict[tuple[str, str], object]:
+    import codecs
+
+    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own _reconstruct, any version
+    return {("numpy.core.multiarray", "_reconstruct"): reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): reconstruct,
+            ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+            ("_codecs", "encode"): codecs.encode}
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
-    """CIFAR's pickles hold only dicts, lists, bytes, str and ints: refuse every global, so an
-    archive from an untrusted mirror cannot run code when it is loaded."""
+    """CIFAR's pickles hold dicts, lists, bytes, ints and numpy uint8 arrays: allow exactly the
+    globals that rebuild those and refuse every other, so an archive from an untrusted mirror
+    cannot run code when it is loaded."""
+
+    _ALLOWED = _allowed_globals()
 
     def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR pickle")
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR pickle")
 
 
 def _unpickle(raw: bytes) -> dict[str, object]:

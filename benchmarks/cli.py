@@ -50,6 +50,8 @@ def _run(sub):
     p.add_argument("--checkpoint-every", type=float, default=10.0, help="minutes (default 10)")
     p.add_argument("--train-eval-every", type=int, default=0, help="epochs (default 0: at the end)")
     p.add_argument("--hparams", help="JSON file of builder options (e.g. a tuner's best)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="bitwise-repeatable runs (one CPU thread per op; slower)")
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("--quiet", action="store_true")
     verbosity.add_argument("--verbose", action="store_true")
@@ -86,7 +88,7 @@ def cmd_run(args) -> int:
     data_flags = {k: getattr(args, k) for k in plan.DATA_FLAGS}
     run_flags = {"precision": args.precision, "jit": args.jit, "strategy": args.strategy,
                  "checkpoint_every_minutes": args.checkpoint_every, "train_eval_every": args.train_eval_every,
-                 "hparams": plan.load_hparams(args.hparams)}
+                 "hparams": plan.load_hparams(args.hparams), "deterministic": args.deterministic}
     configs, note = plan.plan(args.archs, all_=args.all, preset=args.preset, seeds=list(seeds),
                               budget=args.budget, recipe=args.recipe, data_flags=data_flags, run_flags=run_flags)
     if args.shard:
@@ -95,6 +97,7 @@ def cmd_run(args) -> int:
     _check_writable(results_dir)
     if note and not args.quiet:
         print(f"note: {note}")
+    suite.configure_runtime(args.deterministic)
     strategy, chief = suite.make_strategy(args.strategy)
     runner.install_signal_handlers()
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
@@ -129,8 +132,26 @@ def _print_table(rows) -> None:
     print(table.to_markdown(index=False))
 
 
+def _import_tensorflow_quietly() -> None:
+    """TensorFlow prints C++ notices (oneDNN, CUDA stubs) before absl logging is initialised,
+    ignoring TF_CPP_MIN_LOG_LEVEL; hide stderr at the file-descriptor level while it loads."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "1":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    _import_tensorflow_quietly()
     try:
         return args.func(args)
     except ConfigError as error:

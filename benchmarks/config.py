@@ -157,6 +157,7 @@ class RunConfig:
     checkpoint_every_minutes: float = 10.0  # extra checkpoints inside long epochs
     train_eval_every: int = 0  # epochs between train-eval measurements; 0: only at the end
     hparams: tuple[tuple[str, Any], ...] = ()  # builder options (a tuned variant's choices)
+    deterministic: bool = False  # bitwise-repeatable steps: one CPU thread per op (slower)
 
     def __post_init__(self):
         _choice("precision", self.precision, PRECISIONS)

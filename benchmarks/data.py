@@ -11,6 +11,7 @@ uninterrupted run would.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import socket
 from typing import Any
@@ -52,6 +53,19 @@ class DatasetInfo:
 
 
 # ----------------------------------------------------------------------------- raw arrays
+def _raw_request(config: DataConfig) -> DataConfig:
+    """The fields that decide the raw arrays (not the split, order or batch)."""
+    return DataConfig(dataset=config.dataset, data_dir=config.data_dir, labels=config.labels,
+                      synthetic_train=config.synthetic_train, synthetic_test=config.synthetic_test,
+                      synthetic_classes=config.synthetic_classes)
+
+
+def check_available(config: DataConfig) -> None:
+    """Load (and cache) the raw data now, so a missing or corrupt dataset fails before any run."""
+    _load_arrays(_raw_request(config))
+
+
+@functools.lru_cache(maxsize=2)
 def _load_arrays(config: DataConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """(arrays, provenance): x/y train and test as numpy, and where they came from."""
     if config.dataset == "synthetic":
@@ -107,9 +121,10 @@ def _from_tfds(builder, config: DataConfig):
     key = "coarse_label" if config.labels == "coarse" else "label"
     arrays = {}
     for split in ("train", "test"):
-        batch = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-        arrays[f"x_{split}"] = batch["image"]
-        arrays[f"y_{split}"] = batch[key].astype(np.int64)
+        # Decoded once, in 10k-image batches (batch_size=-1 breaks on generator-backed datasets).
+        batches = list(tfds.as_numpy(builder.as_dataset(split=split).batch(10_000)))
+        arrays[f"x_{split}"] = np.concatenate([b["image"] for b in batches])
+        arrays[f"y_{split}"] = np.concatenate([b[key] for b in batches]).astype(np.int64)
     arrays["names"] = tuple(builder.info.features[key].names)
     return arrays, dict(source="tfds", location=str(builder.data_dir))
 
@@ -245,7 +260,7 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[tuple[float, .
 # --------------------------------------------------------------------------------- the entry
 def load_splits(config: DataConfig) -> Splits:
     """Load `config.dataset`, carve val and the train-eval subset, and return the pipelines."""
-    raw, provenance = _load_arrays(config)
+    raw, provenance = _load_arrays(_raw_request(config))
     n_train = len(raw["y_train"])
     _check_sizes(config, n_train)
     arrays = {"x_test": raw["x_test"], "y_test": raw["y_test"]}

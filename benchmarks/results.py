@@ -130,5 +130,8 @@ def _tensorboard(folder: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def run_folders(results_dir: Path) -> list[Path]:
-    """Every run folder (one holding a summary.json) under `results_dir`."""
-    return sorted(p.parent for p in Path(results_dir).glob("**/summary.json"))
+    """Every run folder (one holding a summary.json) under `results_dir`; hidden folders
+    (`.restarted/`, where --restart sets old runs aside) are skipped."""
+    root = Path(results_dir)
+    return sorted(p.parent for p in root.glob("**/summary.json")
+                  if not any(part.startswith(".") for part in p.relative_to(root).parts))

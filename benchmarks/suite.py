@@ -12,7 +12,7 @@ from typing import Callable
 
 from benchmarks import environment, results
 from benchmarks.config import RECIPES, ConfigError, RunConfig
-from benchmarks.data import load_splits
+from benchmarks.data import check_available, load_splits
 from benchmarks.runner import Interrupted, Run, _hms
 from benchmarks.storage import Claim, read_json, write_json
 
@@ -39,9 +39,21 @@ def post_baseline(config: RunConfig) -> RunConfig:
     return dataclasses.replace(config, arch="original", recipe=post, data=data)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=1)  # one split in memory at a time; the raw arrays are cached
 def _splits(data_config):
     return load_splits(data_config)
+
+
+def configure_runtime(deterministic: bool) -> None:
+    """Bitwise-repeatable training on the CPU needs one thread per op: measured here, TF's
+    multi-threaded gradient kernels (oneDNN and Eigen) sum in a thread-dependent order even with
+    `enable_op_determinism()`, so two identical runs drift apart in the 6th digit after a few
+    steps. Must run before TensorFlow executes its first op."""
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
 def make_strategy(name: str):
@@ -64,6 +76,8 @@ def run_all(configs: list[RunConfig], results_dir: Path, *, restart: bool = Fals
             chief: bool = True, verbose: int = 1, log: Callable[[str], None] = print) -> list[dict]:
     """Run (or resume, or skip) each config; returns one row per run for the closing table."""
     results_dir = Path(results_dir)
+    for data_config in {c.data for c in configs}:
+        check_available(data_config)
     rows = []
     for config in configs:
         rows.append(run_one(config, results_dir, restart=restart, strategy=strategy, chief=chief,
@@ -142,7 +156,7 @@ def _check_config(folder: Path, config: RunConfig) -> None:
         write_json(path, config.to_dict())
 
 
-_NOT_RESULT_CHANGING = ("jit", "strategy", "checkpoint_every_minutes", "train_eval_every")
+_NOT_RESULT_CHANGING = ("jit", "strategy", "checkpoint_every_minutes", "train_eval_every", "deterministic")
 
 
 def _append_environment(folder: Path, segment: dict) -> None:

@@ -1,0 +1,91 @@
+"""Small CIFAR archives in the real on-disk formats, written by the tests themselves."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+
+def images(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+
+
+def rows(x: np.ndarray) -> np.ndarray:
+    """HWC images -> the format's N x 3072 channel-major rows."""
+    return x.transpose(0, 3, 1, 2).reshape(len(x), -1)
+
+
+def _pickle(obj) -> bytes:
+    return pickle.dumps(obj, protocol=2)
+
+
+def _tar(path: Path, folder: str, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, raw in files.items():
+            info = tarfile.TarInfo(f"{folder}/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    return path
+
+
+def cifar100(root: Path, fmt: str = "python", n_train: int = 60, n_test: int = 20, extracted: bool = False):
+    """Write a tiny CIFAR-100 archive (or extracted folder); return (path, expected arrays)."""
+    x_tr, x_te = images(n_train, 1), images(n_test, 2)
+    rng = np.random.default_rng(3)
+    fine_tr, fine_te = np.arange(n_train) % 100, rng.integers(0, 100, n_test)
+    coarse_tr, coarse_te = fine_tr % 20, fine_te % 20
+    fine_names = [f"fine{i}" for i in range(100)]
+    coarse_names = [f"coarse{i}" for i in range(20)]
+    if fmt == "python":
+        folder, name = "cifar-100-python", "cifar-100-python.tar.gz"
+        split = lambda x, f, c, label: _pickle({b"batch_label": label, b"data": rows(x),  # noqa: E731
+                                               b"fine_labels": list(map(int, f)), b"coarse_labels": list(map(int, c)),
+                                               b"filenames": [f"img{i}.png".encode() for i in range(len(x))]})
+        files = {"train": split(x_tr, fine_tr, coarse_tr, b"training batch 1 of 1"),
+                 "test": split(x_te, fine_te, coarse_te, b"testing batch 1 of 1"),
+                 "meta": _pickle({b"fine_label_names": [n.encode() for n in fine_names],
+                                  b"coarse_label_names": [n.encode() for n in coarse_names]})}
+    else:
+        folder, name = "cifar-100-binary", "cifar-100-binary.tar.gz"
+        record = lambda x, f, c: np.concatenate([np.stack([c, f], 1).astype(np.uint8), rows(x)], 1).tobytes()  # noqa: E731
+        files = {"train.bin": record(x_tr, fine_tr, coarse_tr), "test.bin": record(x_te, fine_te, coarse_te),
+                 "fine_label_names.txt": "\n".join(fine_names).encode(),
+                 "coarse_label_names.txt": "\n".join(coarse_names).encode()}
+    expected = dict(x_train=x_tr, y_train=fine_tr, x_test=x_te, y_test=fine_te, coarse_train=coarse_tr,
+                    coarse_test=coarse_te, fine_names=fine_names, coarse_names=coarse_names)
+    return _write(root, folder, name, files, extracted), expected
+
+
+def cifar10(root: Path, fmt: str = "python", per_batch: int = 10, n_test: int = 10, extracted: bool = False):
+    xs = [images(per_batch, 10 + i) for i in range(5)]
+    ys = [np.random.default_rng(20 + i).integers(0, 10, per_batch) for i in range(5)]
+    x_te, y_te = images(n_test, 30), np.random.default_rng(31).integers(0, 10, n_test)
+    names = [f"label{i}" for i in range(10)]
+    if fmt == "python":
+        folder, name = "cifar-10-batches-py", "cifar-10-python.tar.gz"
+        batch = lambda x, y: _pickle({b"batch_label": b"b", b"data": rows(x), b"labels": list(map(int, y)),  # noqa: E731
+                                      b"filenames": [b"f"] * len(x)})
+        files = {f"data_batch_{i + 1}": batch(xs[i], ys[i]) for i in range(5)}
+        files.update(test_batch=batch(x_te, y_te), **{"batches.meta": _pickle({b"label_names": [n.encode() for n in names]})})
+    else:
+        folder, name = "cifar-10-batches-bin", "cifar-10-binary.tar.gz"
+        record = lambda x, y: np.concatenate([y[:, None].astype(np.uint8), rows(x)], 1).tobytes()  # noqa: E731
+        files = {f"data_batch_{i + 1}.bin": record(xs[i], ys[i]) for i in range(5)}
+        files.update({"test_batch.bin": record(x_te, y_te), "batches.meta.txt": "\n".join(names).encode()})
+    expected = dict(x_train=np.concatenate(xs), y_train=np.concatenate(ys), x_test=x_te, y_test=y_te, fine_names=names)
+    return _write(root, folder, name, files, extracted), expected
+
+
+def _write(root: Path, folder: str, name: str, files: dict[str, bytes], extracted: bool) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    if extracted:
+        target = root / folder
+        target.mkdir()
+        for file, raw in files.items():
+            (target / file).write_bytes(raw)
+        return target
+    return _tar(root / name, folder, files)

@@ -1,0 +1,60 @@
+"""The command line's first verb and its errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import architectures
+
+
+def cli(*args, env):
+    return subprocess.run([sys.executable, "-m", "benchmarks", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def listing_json(tmp_path_factory):
+    import os
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    proc = cli("list", "--format", "json", "--num-classes", "10", env=env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_list_json_has_every_model_with_measured_sizes(listing_json):
+    rows = {r["name"]: r for r in listing_json}
+    assert list(rows) == architectures.names()
+    assert rows["resnet20"]["params"] == 269_722 and rows["wrn-28-10"]["params"] == 36_479_194
+    assert rows["resnet20"]["MMACs"] == pytest.approx(40.6, abs=0.1)
+    assert rows["resnet20"]["paper params"] == "0.27M" and "He et al." in rows["resnet20"]["reference"]
+
+
+def test_list_markdown_and_csv(listing_json, cli_env):
+    from benchmarks.listing import render
+    import pandas as pd
+
+    table = pd.DataFrame(listing_json)
+    markdown, csv = render(table, "markdown"), render(table, "csv")
+    for name in architectures.names():
+        assert f"| {name} " in markdown and f"\n{name}," in csv
+    assert "269,722" in markdown
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["frobnicate"], "invalid choice"), (["list", "--format", "xml"], "invalid choice"),
+    (["list", "--bogus"], "unrecognized arguments"), (["list", "--num-classes", "1"], "--num-classes"),
+])
+def test_bad_verbs_and_options_are_one_line_exit_2(cli_env, args, fragment):
+    proc = cli(*args, env=cli_env)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0]
+
+
+@pytest.mark.parametrize("verb", ["list", "run"])
+def test_every_verb_has_help(cli_env, verb):
+    proc = cli(verb, "--help", env=cli_env)
+    assert proc.returncode == 0 and "usage:" in proc.stdout

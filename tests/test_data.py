@@ -1,0 +1,236 @@
+"""Data: archive readers, tfds path, splits, augmentation, synthetic set, offline errors."""
+
+import pickle
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from benchmarks import archives, data
+from benchmarks.config import ConfigError, DataConfig
+from tests import cifar_files
+
+
+# ------------------------------------------------------------------------------- archives
+@pytest.mark.parametrize("fmt", ["python", "binary"])
+@pytest.mark.parametrize("extracted", [False, True])
+def test_cifar100_archives_round_trip(tmp_path, fmt, extracted):
+    path, want = cifar_files.cifar100(tmp_path, fmt, extracted=extracted)
+    got = archives.read(path)
+    np.testing.assert_array_equal(got.x_train, want["x_train"])  # HWC, exact pixels
+    np.testing.assert_array_equal(got.x_test, want["x_test"])
+    np.testing.assert_array_equal(got.y_train, want["y_train"])
+    np.testing.assert_array_equal(got.coarse_test, want["coarse_test"])
+    assert got.fine_names == want["fine_names"] and got.coarse_names == want["coarse_names"]
+    assert got.x_train.shape[1:] == (32, 32, 3) and got.x_train.dtype == np.uint8
+
+
+@pytest.mark.parametrize("fmt", ["python", "binary"])
+def test_cifar10_archives_round_trip(tmp_path, fmt):
+    path, want = cifar_files.cifar10(tmp_path, fmt)
+    got = archives.read(path)
+    np.testing.assert_array_equal(got.x_train, want["x_train"])
+    np.testing.assert_array_equal(got.y_test, want["y_test"])
+    assert got.fine_names == want["fine_names"] and got.coarse_train is None
+
+
+def test_one_pixel_lands_where_the_format_says(tmp_path):
+    path, want = cifar_files.cifar100(tmp_path, "python")
+    raw = cifar_files.rows(want["x_train"])
+    got = archives.read(path).x_train
+    # row layout: 1024 red, 1024 green, 1024 blue, each row-major 32x32
+    assert got[5, 2, 7, 1] == raw[5, 1024 + 2 * 32 + 7]
+
+
+def test_checksum_mismatch_is_a_recorded_warning_not_a_refusal(tmp_path):
+    cifar_files.cifar100(tmp_path, "python")
+    splits = data.load_splits(DataConfig(data_dir=str(tmp_path), val_size=0, select_on="test",
+                                         batch_size=8, train_eval_size=10))
+    assert splits.info.source == "archive" and splits.info.sha256_ok is False
+    assert any("sha256" in w for w in splits.info.warnings)
+
+
+def test_a_truncated_archive_is_named_as_corrupt(tmp_path):
+    path, _ = cifar_files.cifar100(tmp_path, "python")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(archives.CorruptArchiveError, match="corrupt or truncated"):
+        archives.read(path)
+
+
+def test_a_truncated_binary_batch_is_refused(tmp_path):
+    folder, _ = cifar_files.cifar100(tmp_path, "binary", extracted=True)
+    (folder / "train.bin").write_bytes((folder / "train.bin").read_bytes()[:-100])
+    with pytest.raises(archives.CorruptArchiveError, match="records"):
+        archives.read(folder)
+
+
+def test_pickles_with_globals_are_refused(tmp_path):
+    folder, _ = cifar_files.cifar100(tmp_path, "python", extracted=True)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (folder / "meta").write_bytes(pickle.dumps({b"fine_label_names": Evil()}))
+    with pytest.raises(archives.CorruptArchiveError, match="not allowed"):
+        archives.read(folder)
+
+
+# ------------------------------------------------------------------------------------ tfds
+def test_tfds_path_with_mock_data(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(data, "_reachable", lambda *a, **k: True)  # mock_data replaces the download
+    data._load_arrays.cache_clear()
+    with tfds.testing.mock_data(num_examples=240):
+        splits = data.load_splits(DataConfig(dataset="cifar100", labels="coarse", val_size=40,
+                                             train_eval_size=20, batch_size=16))
+    assert splits.info.source == "tfds" and splits.info.num_classes == 20
+    assert splits.info.sizes == {"train": 200, "val": 40, "test": 240, "train_eval": 20}
+    assert splits.arrays["x_train"].shape[1:] == (32, 32, 3) and splits.arrays["x_train"].dtype == np.uint8
+    assert len(splits.info.class_names) == 20
+    data._load_arrays.cache_clear()
+
+
+# ---------------------------------------------------------------------------------- splits
+def test_stratified_split_sizes_balance_and_disjointness():
+    labels = np.repeat(np.arange(10), 50)
+    keep, held = data.stratified_split(labels, 105, seed=3)
+    assert len(held) == 105 and len(keep) == 395
+    assert not set(keep) & set(held) and set(keep) | set(held) == set(range(500))
+    counts = np.bincount(labels[held], minlength=10)
+    assert counts.max() - counts.min() <= 1
+
+
+def test_split_is_fixed_by_the_seed():
+    labels = np.repeat(np.arange(10), 50)
+    a, b, c = (data.stratified_split(labels, 100, seed=s)[1] for s in (1, 1, 2))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def small(**kw):
+    base = dict(dataset="synthetic", synthetic_train=400, synthetic_test=100, synthetic_classes=10,
+                val_size=100, train_eval_size=50, batch_size=32, augment="none")
+    return DataConfig(**{**base, **kw})
+
+
+def test_splits_leave_test_untouched_and_train_eval_inside_train():
+    splits = data.load_splits(small())
+    x_tr, x_te = data._load_arrays(data._raw_request(small()))[0]["x_train"], None
+    assert splits.info.sizes == {"train": 300, "val": 100, "test": 100, "train_eval": 50}
+    raw = data._load_arrays(data._raw_request(small()))[0]
+    np.testing.assert_array_equal(splits.arrays["x_test"], raw["x_test"])
+    train_rows = {r.tobytes() for r in splits.arrays["x_train"]}
+    assert all(r.tobytes() in train_rows for r in splits.arrays["x_train_eval"])
+    assert not {r.tobytes() for r in splits.arrays["x_val"]} & train_rows
+    del x_tr, x_te
+
+
+def test_normalisation_uses_train_statistics():
+    splits = data.load_splits(small())
+    x = np.concatenate([b[0].numpy() for b in splits.evaluation("train_eval")])
+    raw = splits.arrays["x_train_eval"].astype(np.float64) / 255
+    np.testing.assert_allclose(x, (raw - splits.info.mean) / splits.info.std, atol=1e-5)
+    full = splits.arrays["x_train"].reshape(-1, 3) / 255.0
+    np.testing.assert_allclose(splits.info.mean, full.mean(0), atol=1e-6)
+    np.testing.assert_allclose(splits.info.std, full.std(0), atol=1e-6)
+
+
+def test_post_protocol_needs_both_flags():
+    with pytest.raises(ConfigError, match="select-on test"):
+        DataConfig(val_size=0)
+    assert DataConfig(val_size=0, select_on="test").select_on == "test"
+    with pytest.raises(ConfigError):
+        DataConfig(val_size=10, select_on="test")
+
+
+# ---------------------------------------------------------------------------- augmentation
+def first_batch(config, epoch=0, skip=0):
+    x, y = next(iter(data.load_splits(config).train(epoch, skip)))
+    return x.numpy(), y.numpy()
+
+
+def test_none_is_the_identity_after_normalising():
+    splits = data.load_splits(small(augment="none"))
+    x, y = next(iter(splits.train(0)))
+    order = splits.epoch_order(0)[:32]
+    want = (splits.arrays["x_train"][order] / 255.0 - splits.info.mean) / splits.info.std
+    np.testing.assert_allclose(x.numpy(), want, atol=1e-5)
+    np.testing.assert_array_equal(y.numpy(), splits.arrays["y_train"][order])
+
+
+@pytest.mark.parametrize("preset", ["standard", "strong"])
+def test_augmentation_shapes_ranges_and_determinism(preset):
+    x1, y1 = first_batch(small(augment=preset))
+    x2, y2 = first_batch(small(augment=preset))
+    x3, _ = first_batch(small(augment=preset), epoch=1)
+    plain, _ = first_batch(small(augment="none"))
+    assert x1.shape == (32, 32, 32, 3) and x1.dtype == np.float32
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.array_equal(x1, x3) and not np.array_equal(x1, plain)
+    assert x1.min() >= plain.min() - 1e-5 and x1.max() <= plain.max() + 1e-5 or preset == "strong"
+    if preset == "strong":
+        assert (x1 == 0).all(axis=-1).sum(axis=(1, 2)).min() >= 16  # a cutout hole in every image
+
+
+def test_resumed_epoch_sees_the_same_batches():
+    config = small(augment="standard")
+    splits = data.load_splits(config)
+    full = [x.numpy() for x, _ in splits.train(2)]
+    resumed = [x.numpy() for x, _ in splits.train(2, skip_batches=3)]
+    assert len(resumed) == len(full) - 3
+    for a, b in zip(full[3:], resumed):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_data_order_depends_on_seed_and_epoch():
+    a = data.load_splits(small(seed=0))
+    b = data.load_splits(small(seed=1))
+    assert not np.array_equal(a.epoch_order(0), a.epoch_order(1))
+    assert not np.array_equal(a.epoch_order(0), b.epoch_order(0))
+
+
+# ------------------------------------------------------------------------------- synthetic
+def test_synthetic_is_deterministic_and_learnable():
+    import keras
+
+    config = small(synthetic_train=1200, val_size=200, augment="none", batch_size=50)
+    splits = data.load_splits(config)
+    np.testing.assert_array_equal(splits.arrays["x_train"], data.load_splits(config).arrays["x_train"])
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(16, 3, activation="relu"),
+                              keras.layers.MaxPooling2D(4), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    for epoch in range(3):
+        model.fit(splits.train(epoch), verbose=0)
+    accuracy = model.evaluate(splits.evaluation("val"), verbose=0)[1]
+    assert accuracy > 0.5  # chance is 0.1
+
+
+# ------------------------------------------------------------------------- offline failure
+def test_offline_with_no_data_fails_fast_with_exit_2(tmp_path, cli_env):
+    results = tmp_path / "results"
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "run", "resnet20", "--dataset", "cifar100",
+                           "--budget", "1steps", "--results-dir", str(results)],
+                          capture_output=True, text=True, env=cli_env, timeout=120)
+    assert proc.returncode == 2
+    assert time.monotonic() - started < 60
+    err = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(err) == 1 and "cifar-100-python.tar.gz" in err[0] and "--dataset synthetic" in err[0]
+    assert not any(p.is_file() for p in results.rglob("*"))
+
+
+def test_corrupt_archive_on_the_cli_is_exit_2(tmp_path, cli_env):
+    path, _ = cifar_files.cifar100(tmp_path / "data", "python")
+    path.write_bytes(path.read_bytes()[:5000])
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "run", "resnet20", "--data-dir", str(tmp_path / "data"),
+                           "--budget", "1steps", "--results-dir", str(tmp_path / "r")],
+                          capture_output=True, text=True, env=cli_env, timeout=120)
+    assert proc.returncode == 2 and "corrupt or truncated" in proc.stderr
+    assert "Traceback" not in proc.stderr

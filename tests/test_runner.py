@@ -1,0 +1,277 @@
+"""The runner: budgets, exact resume after SIGKILL, SIGTERM, corrupt checkpoints, workers."""
+
+import csv
+import dataclasses
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import checkpoint, results, runner, suite
+from benchmarks.config import PRESETS, RECIPES, Budget, RunConfig
+
+SMALL = dataclasses.replace(PRESETS["smoke"].data, synthetic_train=700, val_size=100, synthetic_test=100,
+                            synthetic_classes=10, train_eval_size=100, batch_size=32, augment="standard")
+STEPS_PER_EPOCH = 600 // 32  # 18
+
+
+def config(arch="resnet20", budget="1epochs", recipe="paper", **kw):
+    return RunConfig(arch=arch, data=dataclasses.replace(SMALL, **kw.pop("data", {})), recipe=RECIPES[recipe],
+                     budget=Budget.parse(budget), **kw)
+
+
+def train(cfg, folder, **kw):
+    return suite.run_one(cfg, Path(folder), verbose=0, log=lambda *_: None, **kw)
+
+
+def summary_of(folder, cfg):
+    return results.read_summary(Path(folder) / cfg.relative_dir())
+
+
+def history_of(folder, cfg=None, pattern="**/history.csv"):
+    path = Path(folder) / cfg.relative_dir() / "history.csv" if cfg else next(Path(folder).glob(pattern))
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+# --------------------------------------------------------------------------------- budgets
+@pytest.mark.parametrize("budget,steps", [("2epochs", 2 * STEPS_PER_EPOCH), ("25steps", 25), ("900images", 29)])
+def test_step_like_budgets_stop_exactly(tmp_path, budget, steps):
+    cfg = config(budget=budget)
+    row = train(cfg, tmp_path)
+    record = summary_of(tmp_path, cfg)
+    assert row["status"] == "complete" and record["status"] == "complete"
+    assert record["steps"] == steps and record["budget_used"] == 1.0
+    assert record["epochs_completed"] == steps // STEPS_PER_EPOCH
+    assert record["epochs"] == -(-steps // STEPS_PER_EPOCH)  # a partial last epoch counts
+    assert not results.validate_summary(record), results.validate_summary(record)
+
+
+def test_time_budget_stops_at_the_first_step_boundary_past_it(tmp_path):
+    cfg = config(budget="4s")
+    train(cfg, tmp_path)
+    record = summary_of(tmp_path, cfg)
+    steps = [float(r["train_seconds"]) for r in history_of(tmp_path, cfg)]
+    assert record["train_seconds"] >= 4.0
+    per_step = (record["train_seconds"] - record["compile_seconds"]) / max(record["steps"] - 1, 1)
+    assert record["train_seconds"] < 4.0 + 5 * per_step + 1.0  # stopped at the next boundary
+    assert steps[-1] == pytest.approx(record["train_seconds"])
+
+
+def test_schedule_warms_up_then_reaches_zero_at_the_budget():
+    recipe = RECIPES["paper"]
+    lrs = [runner.learning_rate(recipe, 0.1, p) for p in np.linspace(0, 1, 101)]
+    assert lrs[0] == 0.0 and lrs[-1] == 0.0 and max(lrs) == pytest.approx(0.1, rel=0.02)
+    peak = int(np.argmax(lrs))
+    assert all(a <= b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:]))
+    assert runner.learning_rate(RECIPES["post"], 1e-3, 0.7) == 1e-3
+
+
+def test_run_records_the_final_lr_near_zero_and_all_metrics(tmp_path):
+    cfg = config(budget="2epochs", train_eval_every=1)
+    train(cfg, tmp_path)
+    rows = history_of(tmp_path, cfg)
+    assert float(rows[-1]["lr"]) == 0.0 and float(rows[0]["lr"]) > 0
+    assert rows[0]["train_eval_top1"] != ""  # measured every epoch when asked
+    record = summary_of(tmp_path, cfg)
+    for key in ("test_top1", "test_top5", "test_top1_final", "train_eval_top1", "gap", "best_val_top1"):
+        assert 0.0 <= abs(record[key]) <= 1.0, key
+    assert record["gap"] == pytest.approx(record["train_eval_top1"] - record["final_val_top1"])
+    assert record["params"] == 269_722  # resnet20 with a 10-class head
+    assert set(record["time_to_target"]) == {"0.30", "0.40", "0.52", "0.60", "0.70"}
+    folder = tmp_path / cfg.relative_dir()
+    assert (folder / "tensorboard").is_dir() and (folder / "config.json").is_file()
+    assert json.loads((folder / "environment.json").read_text())[0]["device"].startswith("CPU")
+
+
+def test_finished_runs_are_skipped(tmp_path):
+    cfg = config(budget="5steps")
+    train(cfg, tmp_path)
+    before = (tmp_path / cfg.relative_dir() / "summary.json").read_text()
+    assert train(cfg, tmp_path)["status"] == "skipped (complete)"
+    assert (tmp_path / cfg.relative_dir() / "summary.json").read_text() == before
+
+
+def test_restart_keeps_the_old_run_aside(tmp_path):
+    cfg = config(budget="5steps")
+    train(cfg, tmp_path)
+    train(cfg, tmp_path, restart=True)
+    aside = list((tmp_path / ".restarted").glob("**/summary.json"))
+    assert len(aside) == 1 and summary_of(tmp_path, cfg)["status"] == "complete"
+    assert len(results.run_folders(tmp_path)) == 1  # the report never sees the old one
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path):
+    cfg = config(budget="2epochs")
+    train(cfg, tmp_path)
+    folder = tmp_path / cfg.relative_dir() / "checkpoints"
+    newest, previous = checkpoint.candidates(folder)[:2]
+    newest.write_bytes(newest.read_bytes()[:1000])
+    logs = []
+    meta, _ = checkpoint.load_latest(folder, log=logs.append)
+    assert meta["state"]["sequence"] == int(previous.name[5:14]) and "falling back" in logs[0]
+
+
+def test_different_configs_never_share_a_folder():
+    a, b = config(), config(data={"augment": "none"})
+    c, d = config(precision="mixed_bfloat16"), config(budget="2epochs")
+    assert len({x.relative_dir() for x in (a, b, c, d)}) == 4
+    assert config().relative_dir() == config(jit=True).relative_dir()
+
+
+# ------------------------------------------------------------------------- subprocess runs
+ARGS = ["original", "--preset", "smoke", "--batch-size", "32", "--budget", "2epochs", "--deterministic",
+        "--checkpoint-every", "0.001", "--quiet"]
+COMPARED = ("epoch", "step", "loss", "train_top1", "train_top5", "val_loss", "val_top1", "val_top5", "lr")
+
+
+def cli(args, results_dir, env, **kw):
+    return subprocess.Popen([sys.executable, "-m", "benchmarks", "run", *args, "--results-dir", str(results_dir)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def latest_state(results_dir):
+    for path in sorted(glob.glob(f"{results_dir}/**/ckpt-*.npz", recursive=True), reverse=True):
+        try:
+            return checkpoint.read(Path(path))[0]["state"]
+        except (checkpoint.CheckpointError, OSError):
+            continue
+    return None
+
+
+def wait_for(predicate, proc, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+def compared(results_dir):
+    rows = history_of(results_dir)
+    summary = json.loads(next(Path(results_dir).glob("**/summary.json")).read_text())
+    final = {k: summary[k] for k in ("test_top1", "test_top5", "test_top1_final", "train_eval_top1", "steps")}
+    return [{k: r[k] for k in COMPARED} for r in rows], final, summary
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reference")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    proc = cli(ARGS, folder, env)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return compared(folder)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["mid-epoch", "between-epochs"])
+def test_sigkill_and_resume_give_exactly_the_uninterrupted_run(tmp_path, cli_env, reference, where):
+    if where == "mid-epoch":
+        point = lambda s: s is not None and s["epoch"] == 1 and s["step_in_epoch"] >= 5  # noqa: E731
+    else:
+        point = lambda s: s is not None and s["epoch"] == 1 and s["step_in_epoch"] == 0  # noqa: E731
+    proc = cli(ARGS, tmp_path, cli_env)
+    wait_for(lambda: point(latest_state(tmp_path)), proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = cli(ARGS, tmp_path, cli_env)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    history, final, summary = compared(tmp_path)
+    assert history == reference[0]
+    assert final == reference[1]
+    assert summary["resume_count"] == 1
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_the_run_resumes(tmp_path, cli_env):
+    proc = cli(ARGS, tmp_path, cli_env)
+    wait_for(lambda: (latest_state(tmp_path) or {}).get("step", 0) >= 3, proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "SIGTERM received; checkpoint written" in out + err
+    summary = json.loads(next(tmp_path.glob("**/summary.json")).read_text())
+    assert summary["status"] == "interrupted" and summary["steps"] >= 3
+    assert not list(tmp_path.glob("**/claim.json"))
+    again = cli(ARGS, tmp_path, cli_env)
+    again.communicate(timeout=600)
+    assert again.returncode == 0
+    assert json.loads(next(tmp_path.glob("**/summary.json")).read_text())["status"] == "complete"
+
+
+@pytest.mark.slow
+def test_two_workers_split_the_suite_without_doing_a_run_twice(tmp_path, cli_env):
+    args = ["original", "resnet20", "--seeds", "2", "--preset", "smoke", "--budget", "8steps", "--quiet"]
+    workers = [cli(args, tmp_path, cli_env) for _ in range(2)]
+    for w in workers:
+        out, err = w.communicate(timeout=600)
+        assert w.returncode == 0, err
+    summaries = [json.loads(p.read_text()) for p in tmp_path.glob("**/summary.json")]
+    assert len(summaries) == 4 and all(s["status"] == "complete" for s in summaries)
+    assert all(s["resume_count"] == 0 and len(s["segments"]) == 1 for s in summaries)
+    assert len({s["segments"][0]["pid"] for s in summaries}) in (1, 2)
+
+
+def test_shards_are_interleaved_and_cover_the_matrix():
+    configs = list(range(7))
+    parts = [suite.shard(configs, i, 3) for i in range(3)]
+    assert parts[0] == [0, 3, 6] and sorted(sum(parts, [])) == configs
+
+
+@pytest.mark.parametrize("args,message", [
+    (["alexnet"], "unknown architecture"), (["resnet20", "--budget", "10parsecs"], "malformed budget"),
+    (["resnet20", "--seed", "-1"], "--seed must be >= 0"), (["resnet20", "--shard", "3/2"], "--shard"),
+    (["resnet20", "--preset", "nope"], "unknown preset"), ([], "at least one architecture"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, cli_env, args, message):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "run", *args, "--results-dir", str(tmp_path)],
+                          capture_output=True, text=True, env=cli_env, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_unwritable_results_folder_is_exit_2(tmp_path, cli_env):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "run", "resnet20", "--preset", "smoke",
+                           "--results-dir", str(blocker / "results")],
+                          capture_output=True, text=True, env=cli_env, timeout=120)
+    assert proc.returncode == 2 and "not writable" in proc.stderr
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    """Multi-worker with TF_CONFIG workers on 127.0.0.1 did not fit in a minute on 2 CPU cores
+    (see the README); MirroredStrategy over two logical CPU devices exercises the same
+    replica/aggregation path and chief-only checkpoints."""
+    code = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import dataclasses, sys
+sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+from tests.test_runner import config, train, summary_of
+from benchmarks.config import RunConfig
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+cfg = dataclasses.replace(config(budget="6steps"), strategy="mirrored")
+row = train(cfg, {str(tmp_path)!r}, strategy=strategy)
+s = summary_of({str(tmp_path)!r}, cfg)
+assert strategy.num_replicas_in_sync == 2
+print("RESULT", row["status"], s["steps"], s["strategy"])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert "RESULT complete 6 mirrored" in proc.stdout, proc.stderr[-3000:]
+    assert list(tmp_path.glob("**/ckpt-*.npz"))
