@@ -58,10 +58,27 @@ def _run(sub):
     p.set_defaults(func=cmd_run)
 
 
+def _report(sub):
+    p = sub.add_parser("report", help="markdown/HTML tables and figures from the results folder")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--out", default="reports", help="output folder (default reports/)")
+    p.add_argument("--format", choices=("md", "html"), default="md")
+    p.set_defaults(func=cmd_report)
+
+
+def _compare(sub):
+    p = sub.add_parser("compare", help="architectures side by side, with the difference's 95%% interval")
+    p.add_argument("archs", nargs="+", metavar="ARCH", help="two or more; each is compared with the first")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--out", default="reports")
+    p.add_argument("--metric", default="test_top1", help="the metric of the verdict (default test_top1)")
+    p.set_defaults(func=cmd_compare)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="archbench", description="Which CNN should I train on CIFAR-100, given the same compute?")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
-    for add in (_list, _run):
+    for add in (_list, _run, _report, _compare):
         add(sub)
     return parser
 
@@ -108,6 +125,34 @@ def cmd_run(args) -> int:
         return 128 + stopped.signum
     _print_table(rows)
     return 1 if any(r["status"] == "failed" for r in rows) else 0
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from benchmarks import report
+
+    _check_results_dir(Path(args.results_dir))
+    path = report.build(Path(args.results_dir), Path(args.out), args.format)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from pathlib import Path
+
+    from benchmarks import compare
+
+    _check_results_dir(Path(args.results_dir))
+    text, path = compare.run(args.archs, Path(args.results_dir), Path(args.out), args.metric)
+    print(text)
+    print(f"wrote {path}")
+    return 0
+
+
+def _check_results_dir(folder) -> None:
+    if not folder.is_dir():
+        raise ConfigError(f"results folder {folder} does not exist: run `python -m benchmarks run ...` first")
 
 
 def _check_writable(folder) -> None:

@@ -46,11 +46,11 @@ def device() -> str:
 
 
 def versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
     import keras
     import numpy
     import tensorflow as tf
-
-    from importlib.metadata import PackageNotFoundError, version
 
     try:
         project = version("archbench")

@@ -135,3 +135,50 @@ def run_folders(results_dir: Path) -> list[Path]:
     root = Path(results_dir)
     return sorted(p.parent for p in root.glob("**/summary.json")
                   if not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+# ----------------------------------------------------------------------------------- loading
+# Run-level columns, in the order notebooks see them. A comparison is only ever made inside one
+# group: results of different datasets, budgets, precisions or devices are never averaged.
+RUN_COLUMNS = ("arch", "family", "seed", "status", "dataset", "synthetic", "recipe", "budget", "budget_kind",
+               "precision", "device", "mixed_devices", "epochs", "steps", "train_seconds", "compile_seconds",
+               "images_per_second", "best_val_top1", "final_val_top1", "test_top1", "test_top5",
+               "test_top1_final", "train_eval_top1", "gap", "time_to_52", "params", "mmacs",
+               "test_used_for_selection", "resume_count", "batch_size", "error", "updated", "folder")
+GROUP = ["dataset", "budget", "precision", "device"]
+
+
+def load(results_dir: Path):
+    """(runs, histories): one row per run from every summary.json, and one row per epoch.
+
+    Running, interrupted and failed runs are included with their status; an unreadable
+    summary is a row with status 'unreadable'. Nothing is silently dropped.
+    """
+    import pandas as pd
+
+    runs, histories = [], []
+    for folder in run_folders(results_dir):
+        record = read_summary(folder)
+        if record is None:
+            runs.append({"folder": str(folder), "status": "unreadable"})
+            continue
+        row = {k: record.get(k) for k in RUN_COLUMNS}
+        row.update(folder=str(folder), device=", ".join(record.get("devices") or []) or "unknown",
+                   time_to_52=(record.get("time_to_target") or {}).get("0.52"))
+        runs.append(row)
+        history_path = folder / "history.csv"
+        if history_path.exists():
+            epochs = pd.read_csv(history_path)
+            for key in ("arch", "seed", "recipe", "budget", "dataset", "precision"):
+                epochs[key] = row[key]
+            epochs["device"] = row["device"]
+            histories.append(epochs)
+    runs_df = pd.DataFrame(runs, columns=list(RUN_COLUMNS))
+    for column in ("seed", "epochs", "steps", "params", "resume_count", "batch_size"):
+        runs_df[column] = pd.to_numeric(runs_df[column]).astype("Int64")
+    for column in ("train_seconds", "images_per_second", "best_val_top1", "final_val_top1", "test_top1",
+                   "test_top5", "test_top1_final", "train_eval_top1", "gap", "time_to_52", "mmacs",
+                   "compile_seconds"):
+        runs_df[column] = pd.to_numeric(runs_df[column], errors="coerce").astype("float64")
+    history_df = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
+    return runs_df.sort_values(["dataset", "budget", "arch", "recipe", "seed"], ignore_index=True), history_df

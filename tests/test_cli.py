@@ -33,8 +33,9 @@ def test_list_json_has_every_model_with_measured_sizes(listing_json):
 
 
 def test_list_markdown_and_csv(listing_json, cli_env):
-    from benchmarks.listing import render
     import pandas as pd
+
+    from benchmarks.listing import render
 
     table = pd.DataFrame(listing_json)
     markdown, csv = render(table, "markdown"), render(table, "csv")

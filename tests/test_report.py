@@ -1,0 +1,143 @@
+"""Report and compare, built on real smoke results that the tests produce."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import compare, report, results, suite
+from benchmarks.config import RECIPES, Budget, RunConfig
+from tests.test_runner import SMALL
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    """original and resnet20, two seeds each, on synthetic data: real runs, a few seconds each."""
+    folder = tmp_path_factory.mktemp("results")
+    for arch in ("original", "resnet20"):
+        for seed in (0, 1):
+            cfg = RunConfig(arch=arch, data=dataclasses.replace(SMALL, seed=seed), recipe=RECIPES["paper"],
+                            budget=Budget.parse("2epochs"))
+            suite.run_one(cfg, folder, verbose=0, log=lambda *_: None)
+    return folder
+
+
+def test_load_gives_one_typed_row_per_run(smoke_results):
+    runs, history = results.load(smoke_results)
+    assert len(runs) == 4 and set(runs["status"]) == {"complete"}
+    assert runs["test_top1"].dtype == np.float64 and str(runs["seed"].dtype) == "Int64"
+    assert len(history) == 4 * 2 and {"arch", "seed", "val_top1", "train_seconds"} <= set(history.columns)
+
+
+def test_main_table_means_and_stds_over_two_seeds(smoke_results):
+    runs, _ = results.load(smoke_results)
+    table = report.main_table(runs).set_index("arch")
+    for arch in ("original", "resnet20"):
+        values = runs.loc[runs["arch"] == arch, "test_top1"].to_numpy()
+        assert table.loc[arch, "test top-1"] == pytest.approx(values.mean())
+        assert table.loc[arch, "test top-1 std"] == pytest.approx(values.std(ddof=1))
+        assert table.loc[arch, "n"] == 2 and table.loc[arch, "completed"] == "2/2"
+    assert list(report.main_table(runs)["test top-1"]) == sorted(table["test top-1"], reverse=True)
+
+
+def test_report_writes_markdown_and_figures(smoke_results, tmp_path):
+    path = report.build(smoke_results, tmp_path, today="2026-01-01")
+    text = path.read_text()
+    assert "SYNTHETIC DATA" in text and "| original" in text and "| resnet20" in text
+    for column in ("params", "MMACs", "images/s", "test top-1 %", "gap (pts)", "time to 52% val", "completed"):
+        assert column in text
+    assert "blog post reports about 52%" in text
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert len(pngs) == 4 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000 for p in pngs)
+    again = tmp_path / "again"
+    report.build(smoke_results, again, today="2026-01-01")
+    assert (again / "report.md").read_text() == text.replace(str(tmp_path), str(again)) or \
+        (again / "report.md").read_text() == text
+    assert all((again / p.name).read_bytes() == p.read_bytes() for p in pngs)
+
+
+def test_figures_have_the_expected_lines_and_points(smoke_results):
+    runs, history = results.load(smoke_results)
+    fig = report.learning_curves(history, "t")
+    left, right = fig.axes[:2]
+    assert len([ln for ln in left.get_lines() if ln.get_linestyle() == "--"]) == 2
+    assert len([ln for ln in right.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) == 2]) == 2
+    table = report.main_table(runs)
+    scatter = report.frontier(table, "t").axes[0]
+    assert len(scatter.collections[0].get_offsets()) == 2
+
+
+def test_html_is_self_contained(smoke_results, tmp_path):
+    path = report.build(smoke_results, tmp_path, fmt="html")
+    html = path.read_text()
+    assert html.count("data:image/png;base64,") == 4 and "<table>" in html and 'src="0' not in html
+
+
+def test_welch_interval_by_hand():
+    diff, low, high = compare.welch_interval([0.50, 0.52], [0.60, 0.64])
+    # var/n: 0.0001 and 0.0004; se = sqrt(0.0005); df = 0.0005^2 / (0.0001^2 + 0.0004^2) = 1.47
+    t = 12.706 + 0.4706 * (4.303 - 12.706)
+    assert diff == pytest.approx(0.11)
+    assert low == pytest.approx(0.11 - t * 0.0005 ** 0.5, abs=2e-3)
+    assert high == pytest.approx(0.11 + t * 0.0005 ** 0.5, abs=2e-3)
+    assert "within seed noise" in compare.verdict("a", "b", "test_top1", (diff, low, high))
+    assert compare.welch_interval([0.5], [0.6, 0.7]) is None
+    assert "no claim about significance" in compare.verdict("a", "b", "test_top1", None)
+
+
+def test_compare_table_on_a_small_frame():
+    runs = pd.DataFrame({"arch": ["a", "a", "a", "b", "b", "b"], "status": ["complete"] * 6,
+                         "test_top1": [0.50, 0.51, 0.52, 0.70, 0.71, 0.72]})
+    for m in compare.METRICS:
+        if m not in runs:
+            runs[m] = np.nan
+    table, text = compare.compare_table(runs, "a", "b", "test_top1")
+    row = table.set_index("metric").loc["test_top1"]
+    assert row["difference"] == pytest.approx(0.20)
+    half = 2.776 * (2 * 0.0001 / 3) ** 0.5  # df = 4
+    assert row["95% CI low"] == pytest.approx(0.20 - half, abs=1e-6)
+    assert "larger than seed noise" in text
+
+
+def test_fairness_warnings_and_failed_runs(smoke_results, tmp_path):
+    import shutil
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(smoke_results, mixed)
+    summary_path = next(mixed.glob("**/original/seed-1/summary.json"))
+    record = json.loads(summary_path.read_text())
+    record.update(status="failed", error="ValueError: boom")
+    summary_path.write_text(json.dumps(record))
+    other = next(mixed.glob("**/resnet20/seed-1"))
+    moved = Path(str(other).replace("paper-2epochs", "paper-3epochs"))
+    moved.parent.mkdir(parents=True)
+    other.rename(moved)
+    record = json.loads((moved / "summary.json").read_text())
+    record["budget"] = "3epochs"
+    (moved / "summary.json").write_text(json.dumps(record))
+    runs, _ = results.load(mixed)
+    warnings = report.fairness_warnings(runs)
+    assert any("different budgets" in w for w in warnings)
+    assert any("original seed 1 is failed (ValueError: boom)" in w for w in warnings)
+    text = report.build(mixed, tmp_path / "out").read_text()
+    assert "budget 3epochs" in text and "budget 2epochs" in text and "1/2" in text
+
+
+def test_compare_and_report_on_the_cli(smoke_results, tmp_path, cli_env):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "benchmarks", *a], capture_output=True, text=True,  # noqa: E731
+                                    env=cli_env, timeout=300)
+    proc = run("compare", "original", "resnet20", "--results-dir", str(smoke_results), "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "compare-original-vs-resnet20.md").exists() and "95% interval" in proc.stdout
+    missing = run("compare", "original", "vgg16", "--results-dir", str(smoke_results), "--out", str(tmp_path))
+    assert missing.returncode == 2 and "no results for vgg16" in missing.stderr and "benchmarks run vgg16" in missing.stderr
+    empty = run("report", "--results-dir", str(tmp_path / "nothing"))
+    assert empty.returncode == 2 and len(empty.stderr.strip().splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    blank = run("report", "--results-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "o"))
+    assert blank.returncode == 2 and "no results" in blank.stderr
