@@ -248,7 +248,7 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
 
 
 def _versions(runs) -> str:
-    return "see each run's summary.json" if runs.empty else "recorded per run (summary.json: versions)"
+    return "; ".join(sorted(runs["versions"].dropna().astype(str).unique())) or "unknown"
 
 
 def _post_section(table: pd.DataFrame) -> str:

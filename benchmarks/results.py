@@ -144,7 +144,7 @@ RUN_COLUMNS = ("arch", "family", "seed", "status", "dataset", "synthetic", "reci
                "precision", "device", "mixed_devices", "epochs", "steps", "train_seconds", "compile_seconds",
                "images_per_second", "best_val_top1", "final_val_top1", "test_top1", "test_top5",
                "test_top1_final", "train_eval_top1", "gap", "time_to_52", "params", "mmacs",
-               "test_used_for_selection", "resume_count", "batch_size", "error", "updated", "folder")
+               "test_used_for_selection", "resume_count", "batch_size", "versions", "error", "updated", "folder")
 GROUP = ["dataset", "budget", "precision", "device"]
 
 
@@ -163,7 +163,10 @@ def load(results_dir: Path):
             runs.append({"folder": str(folder), "status": "unreadable"})
             continue
         row = {k: record.get(k) for k in RUN_COLUMNS}
+        versions = record.get("versions") or {}
         row.update(folder=str(folder), device=", ".join(record.get("devices") or []) or "unknown",
+                   versions=f"TensorFlow {versions.get('tensorflow')}, Keras {versions.get('keras')}, "
+                            f"archbench {versions.get('git_revision') or versions.get('archbench')}",
                    time_to_52=(record.get("time_to_target") or {}).get("0.52"))
         runs.append(row)
         history_path = folder / "history.csv"

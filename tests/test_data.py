@@ -234,3 +234,8 @@ def test_corrupt_archive_on_the_cli_is_exit_2(tmp_path, cli_env):
                           capture_output=True, text=True, env=cli_env, timeout=120)
     assert proc.returncode == 2 and "corrupt or truncated" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_pipeline_throughput_is_a_positive_rate():
+    rate = data.pipeline_throughput(data.load_splits(small(augment="standard")), batches=5)
+    assert np.isfinite(rate) and rate > 0
