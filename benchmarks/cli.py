@@ -75,10 +75,28 @@ def _compare(sub):
     p.set_defaults(func=cmd_compare)
 
 
+def _speed(sub):
+    p = sub.add_parser("speed", help="training/inference throughput per architecture, and the pipeline's")
+    p.add_argument("archs", nargs="*", metavar="ARCH")
+    p.add_argument("--all", action="store_true", help="the default suite")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--precision", choices=(*PRECISIONS, "auto"), default="auto",
+                   help="auto: mixed_bfloat16 on GPUs, float32 on the CPU")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None, help="XLA (default: auto)")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps (compile time reported apart)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--budget", help="e.g. 30m: how many epochs each architecture would get")
+    p.add_argument("--train-images", type=int, default=45_000, help="images per epoch for --budget")
+    p.add_argument("--peak-tflops", type=float, help="the device's peak, if not in the built-in table")
+    p.add_argument("--json", help="also write the results as JSON to this file ('-': stdout only)")
+    p.set_defaults(func=cmd_speed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="archbench", description="Which CNN should I train on CIFAR-100, given the same compute?")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
-    for add in (_list, _run, _report, _compare):
+    for add in (_list, _run, _report, _compare, _speed):
         add(sub)
     return parser
 
@@ -150,6 +168,42 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_speed(args) -> int:
+    import json
+
+    from benchmarks import plan, speed
+    from benchmarks.config import DEFAULT_SUITE, Budget
+
+    if not args.archs and not args.all:
+        raise ConfigError("name at least one architecture, or --all for the default suite")
+    for name, value in (("--batch-size", args.batch_size), ("--steps", args.steps), ("--repeats", args.repeats),
+                        ("--warmup", args.warmup), ("--train-images", args.train_images)):
+        if value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+    if args.budget:
+        Budget.parse(args.budget)
+    archs = list(DEFAULT_SUITE) if args.all else [plan.check_arch(a) for a in args.archs]
+    config = speed.SpeedConfig(batch_size=args.batch_size, precision=args.precision, jit=args.jit,
+                               steps=args.steps, warmup=args.warmup, repeats=args.repeats, budget=args.budget,
+                               train_images=args.train_images, peak_tflops=args.peak_tflops)
+    quiet = args.json == "-"
+    report = speed.run(archs, config, log=(lambda *_: None) if quiet else print)
+    if quiet:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"device: {report['device']} ({report['backend']}), peak {report['peak_tflops'] or 'unknown'} TFLOP/s, "
+          f"input pipeline {report['pipeline_images_per_second'] or 0:,.0f} img/s")
+    print(speed.table(report).to_markdown(index=False))
+    if args.json:
+        from pathlib import Path
+
+        from benchmarks.storage import write_json
+
+        write_json(Path(args.json), report)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _check_results_dir(folder) -> None:
     if not folder.is_dir():
         raise ConfigError(f"results folder {folder} does not exist: run `python -m benchmarks run ...` first")
@@ -180,7 +234,7 @@ def _print_table(rows) -> None:
 def _import_tensorflow_quietly() -> None:
     """TensorFlow prints C++ notices (oneDNN, CUDA stubs) before absl logging is initialised,
     ignoring TF_CPP_MIN_LOG_LEVEL; hide stderr at the file-descriptor level while it loads."""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "1":
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "1" or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return
     sys.stderr.flush()
     saved = os.dup(2)

@@ -115,6 +115,24 @@ class State:
         return self.train_seconds / budget.amount if total is None else self.step / total
 
 
+# ------------------------------------------------------------------------------- the model
+def compile_model(arch: str, num_classes: int, recipe: Recipe, *, jit: bool, hparams=(),
+                  input_shape=(32, 32, 3), learning_rate: float = 0.0) -> keras.Model:
+    """The registry's model, compiled the one way every command trains it (the runner, `speed`,
+    the tuner): the recipe's optimizer, sparse cross-entropy on probabilities, top-1/top-5."""
+    model = architectures.build(arch, num_classes=num_classes, input_shape=tuple(input_shape),
+                                weight_decay=recipe.weight_decay, **dict(hparams))
+    if recipe.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate)
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1"),
+                           keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
+                  jit_compile=jit)
+    return model
+
+
 # --------------------------------------------------------------------------- the step callback
 class _StepControl(keras.callbacks.Callback):
     """Acts at each step's begin: see the module docstring."""
@@ -182,25 +200,14 @@ class Run:
         keras.mixed_precision.set_global_policy(self.config.precision)
         scope = self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
         with scope:
-            model = architectures.build(self.config.arch, num_classes=self.splits.info.num_classes,
-                                        weight_decay=self.config.recipe.weight_decay,
-                                        **dict(self.config.hparams))
-            model.compile(optimizer=self._optimizer(),
-                          loss=keras.losses.SparseCategoricalCrossentropy(),
-                          metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1"),
-                                   keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
-                          jit_compile=self.config.jit)
+            model = compile_model(self.config.arch, self.splits.info.num_classes, self.config.recipe,
+                                  jit=self.config.jit, hparams=self.config.hparams,
+                                  input_shape=self.splits.arrays["x_train"].shape[1:])
             # Create optimizer slots and metric accumulators now, so a checkpoint can fill them
             # (Keras builds them lazily on the first step, which is after restoring).
             x = np.zeros((1, *self.splits.arrays["x_train"].shape[1:]), np.float32)
             model._symbolic_build(data_batch=(x, np.zeros((1,), np.int64)))
         self.model = model
-
-    def _optimizer(self):
-        recipe = self.config.recipe
-        if recipe.optimizer == "sgd":
-            return keras.optimizers.SGD(0.0, momentum=recipe.momentum, nesterov=recipe.nesterov)
-        return keras.optimizers.Adam(0.0)
 
     def current_lr(self) -> float:
         return learning_rate(self.config.recipe, self.config.learning_rate,
