@@ -75,6 +75,22 @@ def _compare(sub):
     p.set_defaults(func=cmd_compare)
 
 
+def _tune(sub):
+    p = sub.add_parser("tune", help="keras-tuner search over the original model's design space")
+    p.add_argument("arch", metavar="ARCH", help="the architecture to tune (original)")
+    p.add_argument("--tuner", choices=("hyperband", "bayesian", "random"), default="bayesian")
+    p.add_argument("--max-trials", type=int, default=20)
+    p.add_argument("--budget", default="15m", help="per trial, as the runner's budgets (default 15m)")
+    p.add_argument("--recipe", default="post", help="base recipe; lr and batch size are tuned (default post)")
+    p.add_argument("--dataset", choices=("cifar100", "cifar10", "synthetic"), default="cifar100")
+    p.add_argument("--data-dir")
+    p.add_argument("--val-split", dest="val_size", type=int, help="held-out images (default 5000; synthetic 500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_tune)
+
+
 def _speed(sub):
     p = sub.add_parser("speed", help="training/inference throughput per architecture, and the pipeline's")
     p.add_argument("archs", nargs="*", metavar="ARCH")
@@ -96,7 +112,7 @@ def _speed(sub):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="archbench", description="Which CNN should I train on CIFAR-100, given the same compute?")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
-    for add in (_list, _run, _report, _compare, _speed):
+    for add in (_list, _run, _report, _compare, _speed, _tune):
         add(sub)
     return parser
 
@@ -123,9 +139,13 @@ def cmd_run(args) -> int:
     data_flags = {k: getattr(args, k) for k in plan.DATA_FLAGS}
     run_flags = {"precision": args.precision, "jit": args.jit, "strategy": args.strategy,
                  "checkpoint_every_minutes": args.checkpoint_every, "train_eval_every": args.train_eval_every,
-                 "hparams": plan.load_hparams(args.hparams), "deterministic": args.deterministic}
+                 "deterministic": args.deterministic}
+    tuned_file = args.hparams if any(a.endswith("-tuned") for a in args.archs) else None
+    if args.hparams and not tuned_file:
+        run_flags["hparams"] = plan.load_hparams(args.hparams)
     configs, note = plan.plan(args.archs, all_=args.all, preset=args.preset, seeds=list(seeds),
-                              budget=args.budget, recipe=args.recipe, data_flags=data_flags, run_flags=run_flags)
+                              budget=args.budget, recipe=args.recipe, data_flags=data_flags, run_flags=run_flags,
+                              results_dir=args.results_dir, tuned_file=tuned_file)
     if args.shard:
         configs = suite.shard(configs, *suite.parse_shard(args.shard))
     results_dir = Path(args.results_dir)
@@ -165,6 +185,38 @@ def cmd_compare(args) -> int:
     text, path = compare.run(args.archs, Path(args.results_dir), Path(args.out), args.metric)
     print(text)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from benchmarks import runner, tune
+    from benchmarks.config import PRESETS, Budget, DataConfig
+
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    base = PRESETS["smoke"].data if args.dataset == "synthetic" else DataConfig()
+    data = dataclasses.replace(base, dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,
+                               val_size=base.val_size if args.val_size is None else args.val_size)
+    budget = Budget.parse(args.budget)
+    _check_writable(Path(args.results_dir))
+    runner.install_signal_handlers()
+    from benchmarks.data import check_available
+
+    check_available(data)
+    try:
+        best = tune.search(args.arch, tuner=args.tuner, max_trials=args.max_trials, budget=budget, data=data,
+                           recipe=args.recipe, results_dir=Path(args.results_dir),
+                           log=(lambda *_: None) if args.quiet else print)
+    except runner.Interrupted as stopped:
+        print(f"tune: {stopped} received; the trial's checkpoint is written. Run the same command to continue.")
+        return 128 + stopped.signum
+    print(f"best of {best['trials']} trials: val top-1 {best['score']:.2%}; "
+          f"{best['compute_seconds']:.0f}s of training in all")
+    print(f"wrote {tune.best_path(Path(args.results_dir), data.name, args.arch)}; "
+          f"train it with: python -m benchmarks run {args.arch}-tuned --dataset {args.dataset}")
     return 0
 
 

@@ -158,6 +158,7 @@ class RunConfig:
     train_eval_every: int = 0  # epochs between train-eval measurements; 0: only at the end
     hparams: tuple[tuple[str, Any], ...] = ()  # builder options (a tuned variant's choices)
     deterministic: bool = False  # bitwise-repeatable steps: one CPU thread per op (slower)
+    tuning: tuple[tuple[str, Any], ...] = ()  # a tuned variant's search: trials, compute (record only)
 
     def __post_init__(self):
         _choice("precision", self.precision, PRECISIONS)
@@ -177,6 +178,7 @@ class RunConfig:
         out = dataclasses.asdict(self)
         out["budget"] = str(self.budget)
         out["hparams"] = dict(self.hparams)
+        out["tuning"] = dict(self.tuning)
         return out
 
     def fingerprint(self) -> str:

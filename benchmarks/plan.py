@@ -23,7 +23,8 @@ def check_arch(name: str) -> str:
 
 
 def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int], budget: str | None,
-         recipe: str | None, data_flags: dict[str, Any], run_flags: dict[str, Any]) -> tuple[list[RunConfig], str]:
+         recipe: str | None, data_flags: dict[str, Any], run_flags: dict[str, Any],
+         results_dir: str = "results", tuned_file: str | None = None) -> tuple[list[RunConfig], str]:
     """(configs, note): the (arch x seed) matrix in a fixed order, plus the preset's note."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
@@ -49,7 +50,31 @@ def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int],
             configs.append(RunConfig(arch=arch, data=data, recipe=the_recipe, budget=the_budget, **run_flags))
     if all_ and chosen.post_baseline and the_recipe.name != "post" and "original" in names:
         configs += [post_baseline(c) for c in configs if c.arch == "original"]
+    configs = [tuned(c, results_dir, tuned_file) if c.arch.endswith("-tuned") else c for c in configs]
     return configs, (chosen.note if all_ else "")
+
+
+def tuned(config: RunConfig, results_dir: str, path: str | None) -> RunConfig:
+    """`original-tuned`: the tuner's best builder options, learning rate and batch size."""
+    from pathlib import Path
+
+    from benchmarks import tune
+
+    base = config.arch.removesuffix("-tuned")
+    file = Path(path) if path else tune.best_path(Path(results_dir), config.data.name, base)
+    if not file.exists():
+        raise ConfigError(f"no tuned hyperparameters at {file}: run `python -m benchmarks tune {base} "
+                          f"--dataset {config.data.dataset}` first, or pass --hparams FILE")
+    record = tune.load_best(file)
+    base_recipe = RECIPES.get(record["recipe"].get("name"), config.recipe)
+    recipe = dataclasses.replace(base_recipe, learning_rate=float(record["recipe"]["learning_rate"]),
+                                 batch_size=int(record["recipe"]["batch_size"]), base_batch=None)
+    data = dataclasses.replace(config.data, batch_size=recipe.batch_size, augment=recipe.augment)
+    builder = tuple(sorted((k, tuple(map(tuple, v)) if k == "filters" else v) for k, v in record["builder"].items()))
+    tuning = {"file": str(file), "tuner": record.get("tuner"), "trials": record.get("trials"),
+              "compute_seconds": record.get("compute_seconds"), "budget_per_trial": record.get("budget_per_trial"),
+              "score": record.get("score")}
+    return dataclasses.replace(config, recipe=recipe, data=data, hparams=builder, tuning=tuple(sorted(tuning.items())))
 
 
 def _data(base: DataConfig, fields: dict[str, Any]) -> DataConfig:

@@ -38,9 +38,18 @@ def main_table(runs: pd.DataFrame) -> pd.DataFrame:
             "train-eval top-1": done["train_eval_top1"].mean(), "gap": done["gap"].mean(),
             "time to 52%": reached.mean() if len(reached) == len(done) and len(done) else np.nan,
             "reached 52%": f"{len(reached)}/{len(done)}", "completed": f"{len(done)}/{len(g)}",
+            "tuned": _tuning_text(g["tuning"]),
         })
     table = pd.DataFrame(rows)
     return table.sort_values("test top-1", ascending=False, na_position="last", ignore_index=True)
+
+
+def _tuning_text(series) -> str:
+    records = [t for t in series if isinstance(t, dict)]
+    if not records:
+        return ""
+    t = records[0]
+    return f"tuned: {t.get('trials')} trials of {t.get('budget_per_trial')}, {_hms(t.get('compute_seconds'))} of search"
 
 
 def _first(series):
@@ -72,7 +81,8 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
             "gap": table["gap"].min(), "time to 52%": table["time to 52%"].min()}
     bold = lambda text, col, v: f"**{text}**" if not pd.isna(v) and v == best[col] else text  # noqa: E731
     out = pd.DataFrame({
-        "architecture": table["arch"] + np.where(table["recipe"] != "paper", " (" + table["recipe"] + " recipe)", ""),
+        "architecture": [a + (f" ({r} recipe)" if r != "paper" else "") + (f" [{t}]" if t else "")
+                         for a, r, t in zip(table["arch"], table["recipe"], table["tuned"])],
         "params": table["params"].map(lambda v: "-" if pd.isna(v) else f"{int(v):,}"),
         "MMACs": table["MMACs"].map(lambda v: "-" if pd.isna(v) else f"{v:,.1f}"),
         "epochs": table["epochs"].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}"),
@@ -205,6 +215,7 @@ def build(results_dir: Path, out_dir: Path, fmt: str = "md", today: str | None =
         sections.append("## Fairness warnings\n\n" + "\n".join(f"- {w}" for w in warnings) + "\n")
     for i, (key, group) in enumerate(runs.groupby(GROUP, sort=True, dropna=False)):
         sections.append(_group_section(dict(zip(GROUP, key)), group, history, out_dir, i, figures))
+    sections.append(_tuning_section(results_dir, out_dir, figures))
     text = "\n".join(sections)
     if fmt == "html":
         path = out_dir / "report.html"
@@ -245,6 +256,32 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
             figures[path.name] = path
             head.append(f"![{name}]({path.name})\n")
     return "\n".join(head)
+
+
+def _tuning_section(results_dir: Path, out_dir: Path, figures: dict) -> str:
+    """The searches that `tune` left under results/tuning/, with their best trials and figure."""
+    import shutil
+
+    searches = sorted(Path(results_dir).glob("tuning/*/*/search.csv"))
+    if not searches:
+        return ""
+    lines = ["## Tuning searches\n"]
+    for i, path in enumerate(searches):
+        trials = pd.read_csv(path)
+        done = trials[trials["status"] == "COMPLETED"]
+        lines.append(f"### {path.parent.parent.name} / {path.parent.name}\n")
+        lines.append(f"{len(done)} completed trials of {len(trials)}, {_hms(done['train_seconds'].sum())} of training; "
+                     f"objective: best validation top-1 (the test set is never used). Best five:\n")
+        shown = done.head(5).assign(val_top1=lambda t: (100 * t["val_top1"]).round(1),
+                                    train_seconds=lambda t: t["train_seconds"].round(0))
+        lines.append(shown.drop(columns=["status"]).to_markdown(index=False) + "\n")
+        figure = path.parent / "search.png"
+        if figure.exists():
+            name = f"tuning-{i:02d}.png"
+            shutil.copyfile(figure, out_dir / name)
+            figures[name] = out_dir / name
+            lines.append(f"![search]({name})\n")
+    return "\n".join(lines)
 
 
 def _versions(runs) -> str:

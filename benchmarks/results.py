@@ -72,6 +72,7 @@ SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "test_used_for_selection": ((bool,), "true: the test figure is optimistic (post's protocol)"),
     "data": ((dict,), "dataset metadata: sizes, mean/std, source, sha256 check, warnings"),
     "config": ((dict,), "the full RunConfig"),
+    "tuning": ((dict, type(None)), "a tuned variant's search: tuner, trials, compute_seconds, file"),
     "versions": ((dict,), "python, tensorflow, keras, numpy, archbench, git_revision"),
     "updated": ((str,), "when this record was written"),
 }
@@ -131,10 +132,10 @@ def _tensorboard(folder: Path, rows: list[dict[str, Any]]) -> None:
 
 def run_folders(results_dir: Path) -> list[Path]:
     """Every run folder (one holding a summary.json) under `results_dir`; hidden folders
-    (`.restarted/`, where --restart sets old runs aside) are skipped."""
+    (`.restarted/`, where --restart sets old runs aside) and tuning trials are skipped."""
     root = Path(results_dir)
     return sorted(p.parent for p in root.glob("**/summary.json")
-                  if not any(part.startswith(".") for part in p.relative_to(root).parts))
+                  if not any(part.startswith(".") or part == "tuning" for part in p.relative_to(root).parts[:-1]))
 
 
 # ----------------------------------------------------------------------------------- loading
@@ -144,7 +145,7 @@ RUN_COLUMNS = ("arch", "family", "seed", "status", "dataset", "synthetic", "reci
                "precision", "device", "mixed_devices", "epochs", "steps", "train_seconds", "compile_seconds",
                "images_per_second", "best_val_top1", "final_val_top1", "test_top1", "test_top5",
                "test_top1_final", "train_eval_top1", "gap", "time_to_52", "params", "mmacs",
-               "test_used_for_selection", "resume_count", "batch_size", "versions", "error", "updated", "folder")
+               "test_used_for_selection", "resume_count", "batch_size", "versions", "tuning", "error", "updated", "folder")
 GROUP = ["dataset", "budget", "precision", "device"]
 
 

@@ -374,6 +374,7 @@ class Run:
             "selected_on": self.selection_split, "test_used_for_selection": info.test_used_for_selection,
             "data": {k: v for k, v in info.to_dict().items() if k != "class_names"},
             "config": config.to_dict(), "versions": environment.versions(),
+            "tuning": dict(config.tuning) or None,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         record.update(final or {})

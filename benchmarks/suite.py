@@ -156,7 +156,7 @@ def _check_config(folder: Path, config: RunConfig) -> None:
         write_json(path, config.to_dict())
 
 
-_NOT_RESULT_CHANGING = ("jit", "strategy", "checkpoint_every_minutes", "train_eval_every", "deterministic")
+_NOT_RESULT_CHANGING = ("jit", "strategy", "checkpoint_every_minutes", "train_eval_every", "deterministic", "tuning")
 
 
 def _append_environment(folder: Path, segment: dict) -> None:
