@@ -31,6 +31,12 @@ class CheckpointError(ValueError):
     pass
 
 
+def _canonical(path: str) -> str:
+    """A variable path without Keras' per-process uniquifying suffixes ("seed_generator_3" ->
+    "seed_generator"): the same model built after others in one process gets other numbers."""
+    return re.sub(r"_\d+(?=/|$)", "", path)
+
+
 def _groups(model) -> dict[str, list]:
     return {"model": list(model.variables), "optimizer": list(model.optimizer.variables),
             "metrics": list(model.metrics_variables)}
@@ -82,7 +88,7 @@ def restore(model, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[
         saved = meta["paths"].get(group, [])
         if group == "metrics" and not saved:
             continue
-        if saved != [v.path for v in variables]:
+        if [_canonical(p) for p in saved] != [_canonical(v.path) for v in variables]:
             raise CheckpointError(f"checkpoint's {group} variables do not match this model")
         for i, v in enumerate(variables):
             value = arrays[f"{group}/{i}"]

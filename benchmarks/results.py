@@ -102,6 +102,16 @@ def read_summary(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+def append_environment(folder: Path, entry: dict[str, Any]) -> None:
+    """environment.json: one entry per segment (host, device, versions), replaced atomically."""
+    path = Path(folder) / "environment.json"
+    try:
+        entries = read_json(path)
+    except (OSError, ValueError):
+        entries = []
+    write_json(path, [*entries, entry])
+
+
 HISTORY_COLUMNS = ("epoch", "partial", "step", "images", "loss", "train_top1", "train_top5", "val_loss",
                    "val_top1", "val_top5", "lr", "train_seconds", "images_per_second", "budget_used",
                    "train_eval_top1")

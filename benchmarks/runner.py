@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import signal
+import socket
 import statistics
 import time
 from pathlib import Path
@@ -40,8 +42,9 @@ class BudgetReached(Exception):
     """Raised by the step callback before the first step past the budget."""
 
 
-class Interrupted(Exception):
-    """SIGTERM or SIGINT arrived; the run has been checkpointed."""
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived; the run has been checkpointed. A BaseException, like
+    KeyboardInterrupt, so that `except Exception` (keras-tuner's trial loop) cannot swallow it."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
@@ -212,6 +215,19 @@ class Run:
     def current_lr(self) -> float:
         return learning_rate(self.config.recipe, self.config.learning_rate,
                              self.state.used(self.config.budget, self.total))
+
+    def start(self) -> bool:
+        """Build, restore whatever the folder holds, and open a segment (one per process that
+        trains the run: host, device, where it started). True when it resumed."""
+        self.build()
+        resumed = self.restore()
+        segment = {"host": socket.gethostname(), "pid": os.getpid(), "device": environment.device(),
+                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_step": self.state.step}
+        self.state.segments.append(segment)
+        if self.chief:
+            results.append_environment(self.folder, {**environment.describe(), **segment})
+            results.write_summary(self.folder, self.summary("running"))
+        return resumed
 
     def restore(self) -> bool:
         """Continue from the newest readable checkpoint; False when there is none."""

@@ -75,6 +75,11 @@ def peak(device: str, precision: str, given: float | None) -> float | None:
     return None
 
 
+def gflops(images_per_second: float, macs: float, training: bool) -> float:
+    """Achieved GFLOP/s: 2 FLOPs per multiply-accumulate, x3 for a training step."""
+    return images_per_second * macs * (TRAIN_FLOPS_PER_MAC if training else INFER_FLOPS_PER_MAC) / 1e9
+
+
 def _timed(fn) -> float:
     started = time.perf_counter()
     fn()
@@ -114,9 +119,9 @@ def measure(arch: str, config: SpeedConfig) -> dict[str, Any]:
             "params": architectures.trainable_params(model), "mmacs": macs / 1e6,
             "compile_seconds": compile_seconds,
             "train_images_per_second": statistics.median(train), "train_min": min(train), "train_max": max(train),
-            "train_gflops": statistics.median(train) * macs * TRAIN_FLOPS_PER_MAC / 1e9,
+            "train_gflops": gflops(statistics.median(train), macs, training=True),
             "infer_images_per_second": statistics.median(infer), "infer_min": min(infer), "infer_max": max(infer),
-            "infer_gflops": statistics.median(infer) * macs * INFER_FLOPS_PER_MAC / 1e9}
+            "infer_gflops": gflops(statistics.median(infer), macs, training=False)}
 
 
 def pipeline_rate(batch_size: int, augment: str = "standard") -> float | None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import socket
 import time
 from pathlib import Path
 from typing import Callable
 
-from benchmarks import environment, results
+from benchmarks import results
 from benchmarks.config import RECIPES, ConfigError, RunConfig
 from benchmarks.data import check_available, load_splits
 from benchmarks.runner import Interrupted, Run, _hms
@@ -112,14 +111,7 @@ def _train(config, folder, claim, strategy, chief, verbose, log) -> dict:
     for warning in splits.info.warnings:
         log(f"warning: {warning}")
     run = Run(config, folder, splits, claim=claim, strategy=strategy, chief=chief, log=log, verbose=verbose)
-    run.build()
-    resumed = run.restore()
-    segment = {"host": socket.gethostname(), "pid": os.getpid(), "device": environment.device(),
-               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_step": run.state.step}
-    run.state.segments.append(segment)
-    if chief:
-        _append_environment(folder, segment)
-        results.write_summary(folder, run.summary("running"))
+    resumed = run.start()
     if not resumed and verbose:
         log(f"{config.arch} seed {config.seed}: training {config.budget} -> {folder}")
     try:
@@ -157,16 +149,6 @@ def _check_config(folder: Path, config: RunConfig) -> None:
 
 
 _NOT_RESULT_CHANGING = ("jit", "strategy", "checkpoint_every_minutes", "train_eval_every", "deterministic", "tuning")
-
-
-def _append_environment(folder: Path, segment: dict) -> None:
-    path = folder / "environment.json"
-    try:
-        entries = read_json(path)
-    except (OSError, ValueError):
-        entries = []
-    entries.append({**environment.describe(), **segment})
-    write_json(path, entries)
 
 
 def _set_aside(results_dir: Path, folder: Path) -> Path:

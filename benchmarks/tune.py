@@ -95,10 +95,11 @@ class RunnerTuner(_base_tuner()):
         from benchmarks.suite import _splits
 
         config = self.trial_config(trial.hyperparameters.values)
-        folder = Path(self.get_trial_dir(trial.trial_id)) / "run"
+        trial_dir = Path(self.get_trial_dir(trial.trial_id))
+        write_json(trial_dir / "hyperparameters.json", trial.hyperparameters.values)  # see repair()
+        folder = trial_dir / "run"
         run = Run(config, folder, _splits(config.data), claim=Claim(folder), log=self.log, verbose=0)
-        run.build()
-        run.restore()  # a retried trial continues where it was interrupted
+        run.start()  # a retried trial continues from its checkpoint
         run.train()
         self.log(f"trial {trial.trial_id}: val top-1 {run.state.best_val_top1:.2%} in {run.state.train_seconds:.0f}s "
                  f"of training")
@@ -125,28 +126,40 @@ def _atomic_saves(oracle) -> None:
 
 
 def repair(project: Path, log=print) -> list[str]:
-    """Set aside trials whose trial.json is unreadable (written by a killed process before this
-    project wrote atomically) and forget them in oracle.json, so the reload works; their budget
-    is spent again on a fresh trial. Returns the trial ids set aside."""
-    broken = []
+    """Rebuild trials whose trial.json is unreadable (a half-written file would break keras-tuner's
+    reload). Each trial's values are also kept in our own hyperparameters.json, written
+    atomically before it trains: with it the trial is rebuilt and queued for retry (a finished run
+    is then only re-read); without it the trial never trained and is rebuilt as FAILED, keeping
+    its id taken. The broken file is kept beside as trial.json.broken. Returns the ids rebuilt."""
+    from keras_tuner.src.engine.trial import Trial, TrialStatus
+
+    rebuilt = []
     for path in sorted(project.glob("trial_*/trial.json")):
         try:
             read_json(path)
+            continue
         except (OSError, ValueError):
-            broken.append(path.parent.name.removeprefix("trial_"))
-            aside = project / "broken" / path.parent.name
-            aside.parent.mkdir(exist_ok=True)
-            shutil.move(str(path.parent), aside)
-            log(f"warning: trial {broken[-1]} had a half-written trial.json; set aside in {aside}")
+            pass
+        trial_id = path.parent.name.removeprefix("trial_")
+        shutil.copyfile(path, path.with_name("trial.json.broken"))
+        hp = hyperparameters()
+        try:
+            hp.values.update(read_json(path.with_name("hyperparameters.json")))
+            status = TrialStatus.RUNNING
+        except (OSError, ValueError):
+            status = TrialStatus.FAILED
+        write_json(path, Trial(hp, trial_id=trial_id, status=status).get_state())
+        rebuilt.append(trial_id)
+        log(f"warning: trial {trial_id} had a half-written trial.json; rebuilt ({status})")
     oracle_file = project / "oracle.json"
-    if broken and oracle_file.exists():
+    if rebuilt and oracle_file.exists():
         state = read_json(oracle_file)
-        state["ongoing_trials"] = {k: v for k, v in state.get("ongoing_trials", {}).items() if v not in broken}
-        for key in ("retry_queue", "end_order"):
-            state[key] = [t for t in state.get(key, []) if t not in broken]
-        state["id_to_hash"] = {k: v for k, v in state.get("id_to_hash", {}).items() if k not in broken}
+        ongoing = set(state.get("ongoing_trials", {}).values())
+        retry = state.setdefault("retry_queue", [])
+        retry += [t for t in rebuilt if t not in ongoing and t not in retry
+                  and read_json(project / f"trial_{t}" / "trial.json")["status"] == "RUNNING"]
         write_json(oracle_file, state)
-    return broken
+    return rebuilt
 
 
 def search(arch: str, *, tuner: str, max_trials: int, budget: Budget, data: DataConfig, recipe: str,

@@ -5,7 +5,6 @@ A training step is far too slow for pytest-benchmark's calibration, so every ben
 `benchmark.pedantic` with explicit rounds and a warm-up round; images/s go into `extra_info`.
 """
 
-import dataclasses
 import time
 
 import keras
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from benchmarks import data, speed
-from benchmarks.config import DEFAULT_SUITE, PRESETS, RECIPES, Budget, DataConfig, RunConfig
+from benchmarks.config import DEFAULT_SUITE, RECIPES, Budget, DataConfig, RunConfig
 from benchmarks.runner import Run, compile_model
 from benchmarks.storage import Claim
 

@@ -1,0 +1,82 @@
+"""`speed`: sane numbers, the documented JSON, the FLOP arithmetic, and the benchmark suite runs."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+import architectures
+from benchmarks import speed
+from benchmarks.config import Budget
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT_KEYS = {"arch", "batch_size", "precision", "jit", "params", "mmacs", "compile_seconds",
+               "train_images_per_second", "train_min", "train_max", "train_gflops", "infer_images_per_second",
+               "infer_min", "infer_max", "infer_gflops", "train_peak_share", "verdict", "epochs_in_budget"}
+
+
+def test_speed_json_on_the_cpu(cli_env):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "speed", "resnet20", "--batch-size", "32",
+                           "--steps", "2", "--warmup", "1", "--repeats", "2", "--budget", "30m", "--json", "-"],
+                          capture_output=True, text=True, env=cli_env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["device"].startswith("CPU") and report["backend"] == "tensorflow"
+    assert report["config"]["precision"] == "float32" and report["config"]["jit"] is False  # CPU defaults
+    assert report["pipeline_images_per_second"] > 0
+    (row,) = report["results"]
+    assert set(row) == RESULT_KEYS
+    for key in ("train_images_per_second", "infer_images_per_second", "train_gflops", "compile_seconds"):
+        assert math.isfinite(row[key]) and row[key] > 0, key
+    assert row["train_min"] <= row["train_images_per_second"] <= row["train_max"]
+    assert row["train_gflops"] == pytest.approx(row["train_images_per_second"] * row["mmacs"] * 6e6 / 1e9)
+    assert row["epochs_in_budget"] == pytest.approx(1800 * row["train_images_per_second"] / 45_000)
+    assert row["verdict"] in ("compute-bound", "input-bound") and row["train_peak_share"] is None
+
+
+def test_gflops_against_a_hand_count():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    outputs = keras.layers.Dense(10)(keras.layers.Flatten()(x))
+    macs = architectures.macs(keras.Model(inputs, outputs))
+    assert macs == 8 * 8 * 4 * 3 * 3 * 3 + 8 * 8 * 4 * 10  # 6,912 + 2,560
+    assert speed.gflops(1000, macs, training=True) == pytest.approx(6 * 9472 * 1000 / 1e9)
+    assert speed.gflops(1000, macs, training=False) == pytest.approx(2 * 9472 * 1000 / 1e9)
+
+
+def test_peaks_and_epochs_in_budget():
+    assert speed.peak("GPU: NVIDIA H100 80GB HBM3 x 1", "mixed_bfloat16", None) == 989.0
+    assert speed.peak("GPU: NVIDIA A100-SXM4-40GB x 1", "float32", None) == 19.5
+    assert speed.peak("CPU: Xeon", "float32", None) is None and speed.peak("CPU", "float32", 2.5) == 2.5
+    config = speed.SpeedConfig(batch_size=100, train_images=1000)
+    assert speed._epochs_in(Budget.parse("10s"), 500, config) == 5.0
+    assert speed._epochs_in(Budget.parse("30steps"), 500, config) == 3.0
+
+
+def test_auto_settings_follow_the_device():
+    auto = speed.SpeedConfig(precision="auto")
+    assert speed.resolve(auto, "CPU: x").precision == "float32" and speed.resolve(auto, "CPU: x").jit is False
+    gpu = speed.resolve(auto, "GPU: NVIDIA H100 x 1")
+    assert gpu.precision == "mixed_bfloat16" and gpu.jit is True
+
+
+@pytest.mark.parametrize("args,fragment", [(["--all", "--steps", "0"], "--steps"), ([], "at least one"),
+                                           (["nope"], "unknown architecture"), (["resnet20", "--budget", "x"], "budget")])
+def test_bad_speed_options(cli_env, args, fragment):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "speed", *args], capture_output=True, text=True,
+                          env=cli_env, timeout=120)
+    assert proc.returncode == 2 and fragment in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_benchmark_suite_collects_and_runs(tmp_path, cli_env):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/perf/test_throughput.py::test_evaluation_throughput",
+                           "-p", "no:cacheprovider", "--override-ini", "addopts=", "-q", f"--benchmark-json={out}"],
+                          capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    (bench,) = json.loads(out.read_text())["benchmarks"]
+    assert bench["extra_info"]["images_per_second"] > 0 and bench["stats"]["rounds"] == 3
