@@ -146,6 +146,9 @@ class _StepControl(keras.callbacks.Callback):
         self.last: float | None = None
         self.restore_metrics: dict[str, np.ndarray] | None = None
 
+    def on_epoch_end(self, epoch, logs=None):
+        self.charge(time.perf_counter())  # the last step; what `fit` does after it is not training
+
     def on_epoch_begin(self, epoch, logs=None):
         if self.restore_metrics is not None:  # fit has just reset them; put back the half epoch's
             checkpoint.restore_metrics(self.model, self.restore_metrics)
@@ -193,6 +196,7 @@ class Run:
         self.last_checkpoint = time.monotonic()
         self.first_step_of_segment = True
         self.model = None
+        self._pending_metrics: dict[str, np.ndarray] | None = None  # a half epoch's metric sums
 
     # --------------------------------------------------------------------------------- setup
     def build(self) -> None:
@@ -245,7 +249,6 @@ class Run:
     # ---------------------------------------------------------------------------------- loop
     def train(self) -> None:
         """Train until the budget is spent (or raise Interrupted after checkpointing)."""
-        self._pending_metrics = getattr(self, "_pending_metrics", None)
         while not self.state.budget_done:
             self._train_epoch()
 
@@ -260,7 +263,6 @@ class Run:
         try:
             self.model.fit(data, epochs=state.epoch + 1, initial_epoch=state.epoch, verbose=0,
                            shuffle=False, callbacks=[control])
-            control.charge(time.perf_counter())
             epoch_ended = True
         except BudgetReached:
             epoch_ended = False

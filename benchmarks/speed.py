@@ -91,7 +91,10 @@ def _feed(x, y, steps: int):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        return {"x": tf.data.Dataset.from_tensors((x, y)).repeat(), "steps_per_epoch": steps}
+        from benchmarks.data import options
+
+        feed = tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(2).with_options(options())
+        return {"x": feed, "steps_per_epoch": steps}
     return {"x": np.concatenate([x] * steps), "y": np.concatenate([y] * steps), "batch_size": len(x)}
 
 
