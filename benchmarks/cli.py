@@ -213,6 +213,9 @@ def cmd_tune(args) -> int:
     except runner.Interrupted as stopped:
         print(f"tune: {stopped} received; the trial's checkpoint is written. Run the same command to continue.")
         return 128 + stopped.signum
+    if best.get("role") == "worker":
+        print(f"worker done: the chief's search in {best['search']} has no trials left")
+        return 0
     print(f"best of {best['trials']} trials: val top-1 {best['score']:.2%}; "
           f"{best['compute_seconds']:.0f}s of training in all")
     print(f"wrote {tune.best_path(Path(args.results_dir), data.name, args.arch)}; "

@@ -113,7 +113,10 @@ def _scaled(budget: Budget, share: float) -> float:
 
 def _atomic_saves(oracle) -> None:
     """keras-tuner writes oracle.json and trial.json in place; a kill mid-write would leave a
-    half-written file that breaks the reload. Route both through an atomic write."""
+    half-written file that breaks the reload. Route both through an atomic write (a worker's
+    oracle is a client of the chief's and writes nothing)."""
+    if not hasattr(oracle, "_save_trial"):
+        return
     def save(fname=None):
         atomic_write(Path(fname or oracle._get_oracle_fname()), lambda f: json.dump(oracle.get_state(), f))
 
@@ -180,6 +183,8 @@ def search(arch: str, *, tuner: str, max_trials: int, budget: Budget, data: Data
     the_tuner = RunnerTuner(oracle, arch=arch, data=data, recipe_name=recipe, budget=budget, project=project,
                             log=log)
     the_tuner.search(verbose=0)
+    if distributed_role() == "worker":  # the chief's oracle holds the trials and writes the summary
+        return {"role": "worker", "search": str(project)}
     return summarize(the_tuner, project, results_dir, data, arch, budget, tuner, recipe)
 
 

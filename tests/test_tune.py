@@ -129,3 +129,29 @@ def test_bad_search_options_are_one_line_exit_2(tmp_path, cli_env, args, fragmen
                            "--results-dir", str(tmp_path)], capture_output=True, text=True, env=cli_env, timeout=120)
     assert proc.returncode == 2 and fragment in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.slow
+def test_distributed_search_with_a_chief_and_two_workers(tmp_path, cli_env):
+    """keras-tuner's own chief/worker mode, three local processes on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "benchmarks", "tune", "original", "--dataset", "synthetic", "--tuner",
+               "random", "--max-trials", "3", "--budget", "4steps", "--results-dir", str(tmp_path), "--quiet"]
+    env = {**cli_env, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
+    chief = subprocess.Popen(command, env={**env, "KERASTUNER_TUNER_ID": "chief"}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    workers = [subprocess.Popen(command, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for proc in workers + [chief]:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+    project = next(tmp_path.glob("tuning/*/*/oracle.json")).parent
+    best = json.loads((project / "best_hyperparameters.json").read_text())
+    assert best["trials"] == 3
+    trained_by = {json.loads(p.read_text())["segments"][0]["pid"] for p in project.glob("trial_*/run/summary.json")}
+    assert trained_by <= {w.pid for w in workers} and len(trained_by) >= 1
