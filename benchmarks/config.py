@@ -231,7 +231,7 @@ PRESETS = {
         "smoke", "synthetic data, tiny budget: the whole suite in a few minutes on 2 CPU cores",
         DataConfig(dataset="synthetic", val_size=500, train_eval_size=500, synthetic_train=2000,
                    synthetic_test=500, synthetic_classes=20, batch_size=64),
-        tuple(a for a in DEFAULT_SUITE if a != "wrn-28-10"), "1epochs", "paper",
+        tuple(a for a in DEFAULT_SUITE if a != "wrn-28-10"), "4epochs", "paper",
         note="smoke drops wrn-28-10 from the default suite (36.5M parameters: minutes per epoch on a CPU)"),
     "quick": Preset("quick", "CIFAR-100, 15 minutes of training per run",
                     DataConfig(), DEFAULT_SUITE, "15m", "paper"),

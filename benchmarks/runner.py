@@ -340,6 +340,9 @@ class Run:
                         self.best_weights)
         self.state.checkpoint_seconds += time.perf_counter() - started
         self.last_checkpoint = time.monotonic()
+        if self.verbose >= 2:
+            self.log(f"{self._who()}: checkpoint {self.state.sequence} written (epoch {self.state.epoch + 1}, "
+                     f"step {self.state.step_in_epoch} of it) in {time.perf_counter() - started:.2f}s")
 
     # -------------------------------------------------------------------------- reporting
     def _who(self) -> str:
