@@ -234,6 +234,7 @@ def test_shards_are_interleaved_and_cover_the_matrix():
     (["alexnet"], "unknown architecture"), (["resnet20", "--budget", "10parsecs"], "malformed budget"),
     (["resnet20", "--seed", "-1"], "--seed must be >= 0"), (["resnet20", "--shard", "3/2"], "--shard"),
     (["resnet20", "--preset", "nope"], "unknown preset"), ([], "at least one architecture"),
+    (["resnet20", "--preset", "smoke", "--strategy", "multi-worker"], "--shard"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, cli_env, args, message):
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "run", *args, "--results-dir", str(tmp_path)],
