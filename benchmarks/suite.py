@@ -65,7 +65,9 @@ def make_strategy(name: str):
         return tf.distribute.MirroredStrategy(), True
     # Tried with two workers on 127.0.0.1 (TF_CONFIG): Keras 3.15's fit fails at its first step under
     # MultiWorkerMirroredStrategy ("Attempt to convert a value (PerReplica ...) to a Tensor").
-    # Refuse it clearly instead of failing every run; --shard spreads a suite over machines.
+    # A known upstream gap since TF 2.16 moved to Keras 3 (keras-team/keras#20585, still open;
+    # tensorflow/tensorflow#72388). Refuse clearly instead of failing every run; --shard spreads
+    # a suite over machines instead.
     raise ConfigError("--strategy multi-worker does not work with Keras 3.15's fit yet (PerReplica "
                       "conversion error); spread a suite over machines with --shard I/N instead")
 
