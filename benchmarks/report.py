@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import io
 from pathlib import Path
 
 import numpy as np
@@ -354,9 +353,3 @@ def _inline(text: str) -> str:
     text = html_lib.escape(text)
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
-
-
-def png_bytes(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()

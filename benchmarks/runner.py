@@ -35,7 +35,6 @@ from benchmarks.config import Budget, Recipe, RunConfig
 from benchmarks.storage import Claim
 
 TARGETS = (0.30, 0.40, 0.52, 0.60, 0.70)  # val top-1 for time_to_target; 0.52: the post's result
-EVAL_BATCH = 256
 
 
 class BudgetReached(Exception):
