@@ -155,3 +155,16 @@ def test_distributed_search_with_a_chief_and_two_workers(tmp_path, cli_env):
     assert best["trials"] == 3
     trained_by = {json.loads(p.read_text())["segments"][0]["pid"] for p in project.glob("trial_*/run/summary.json")}
     assert trained_by <= {w.pid for w in workers} and len(trained_by) >= 1
+
+
+@pytest.mark.parametrize("kind", ["bayesian", "hyperband"])
+def test_every_tuner_kind_runs_a_small_search(tmp_path, kind):
+    best = tune.search("original", tuner=kind, max_trials=3, budget=Budget.parse("9steps"), data=DATA,
+                       recipe="post", results_dir=tmp_path, log=lambda *_: None)
+    assert best["tuner"] == kind and 1 <= best["trials"] <= 3
+    project = tune.search_dir(tmp_path, DATA, "original", kind, Budget.parse("9steps"))
+    steps = {json.loads(p.read_text())["steps"] for p in project.glob("trial_*/run/summary.json")}
+    if kind == "hyperband":  # a rung's share of the 9-step budget: 9 * tuner/epochs / 9
+        assert steps <= {1, 3, 9} and steps
+    else:
+        assert steps == {9}
