@@ -159,6 +159,7 @@ class RunConfig:
     hparams: tuple[tuple[str, Any], ...] = ()  # builder options (a tuned variant's choices)
     deterministic: bool = False  # bitwise-repeatable steps: one CPU thread per op (slower)
     tuning: tuple[tuple[str, Any], ...] = ()  # a tuned variant's search: trials, compute (record only)
+    data_digest: str = ""  # content hash of data that is not the published dataset ('' when it is)
 
     def __post_init__(self):
         _choice("precision", self.precision, PRECISIONS)
@@ -181,17 +182,18 @@ class RunConfig:
         out["tuning"] = dict(self.tuning)
         return out
 
-    def fingerprint(self) -> str:
-        """Short hash of what changes results beyond the readable path, or '' when canonical.
+    def differences(self) -> dict[str, Any]:
+        """What this run changes from the canonical run of its architecture and recipe: everything
+        that changes what is trained and is not already in the readable path.
 
         Canonical = the recipe as registered, DataConfig defaults for everything but the dataset,
-        labels and seed (already in the path), float32 and no builder options.
+        labels and seed (already in the path), the published data, float32 and no builder options.
         """
         canon = dataclasses.replace(DataConfig(), dataset=self.data.dataset, labels=self.data.labels,
                                     seed=self.data.seed, data_dir=self.data.data_dir,
                                     augment=self.recipe.augment, batch_size=self.recipe.batch_size)
-        diffs = {f"data.{k}": v for k, v in dataclasses.asdict(self.data).items()
-                 if k != "data_dir" and getattr(canon, k) != v}
+        diffs: dict[str, Any] = {f"data.{k}": v for k, v in dataclasses.asdict(self.data).items()
+                                 if k != "data_dir" and getattr(canon, k) != v}
         registered = RECIPES.get(self.recipe.name)
         if registered != self.recipe:
             diffs["recipe"] = dataclasses.asdict(self.recipe)
@@ -199,9 +201,32 @@ class RunConfig:
             diffs["precision"] = self.precision
         if self.hparams:
             diffs["hparams"] = dict(self.hparams)
+        if self.data_digest:
+            diffs["data_digest"] = self.data_digest
+        return diffs
+
+    def fingerprint(self) -> str:
+        """Short hash of `differences()`, or '' when canonical: the suffix of the folder name."""
+        diffs = self.differences()
         if not diffs:
             return ""
         return hashlib.sha256(json.dumps(diffs, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+    def variant(self) -> str:
+        """`differences()` for a person: 'augment=none, dropout=0.3', '' when canonical."""
+        parts = []
+        for key, value in sorted(self.differences().items()):
+            if key == "recipe":
+                registered = dataclasses.asdict(RECIPES.get(self.recipe.name) or self.recipe)
+                parts += [f"{k}={v}" for k, v in sorted(value.items()) if registered.get(k) != v or
+                          self.recipe.name not in RECIPES]
+            elif key == "hparams":
+                parts += [f"{k}={v}" for k, v in sorted(value.items())]
+            elif key == "data_digest":
+                parts.append(f"data {value[:8]}")
+            else:
+                parts.append(f"{key.removeprefix('data.')}={value}")
+        return ", ".join(parts)
 
     def relative_dir(self) -> str:
         """results/<dataset>/<recipe>-<budget>[-<hash>]/<arch>/seed-<s>: one folder per result."""

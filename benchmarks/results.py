@@ -20,15 +20,19 @@ from typing import Any
 from benchmarks.storage import atomic_write, read_json, write_json
 
 SCHEMA_VERSION = 1
-STATUSES = ("complete", "running", "interrupted", "failed")
+STATUSES = ("complete", "diverged", "running", "interrupted", "failed")  # written by the runner
+READ_STATUSES = (*STATUSES, "unreadable")  # a run whose files cannot be read (set by `load`)
 
 # summary.json: field -> (allowed JSON types, meaning). Documented in the README; tests validate
 # every summary the runner writes against it.
 _NUM = (int, float)
 SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "schema_version": ((int,), "this table's version"),
-    "status": ((str,), "complete | running | interrupted | failed"),
-    "error": ((str, type(None)), "the error of a failed run"),
+    "status": ((str,), "complete | diverged | running | interrupted | failed"),
+    "error": ((str, type(None)), "the error of a failed run, or what diverged"),
+    "diverged_at": ((dict, type(None)), "a diverged run: epoch (1-based), step and the non-finite loss"),
+    "variant": ((str,), "what differs from the canonical run of this arch and recipe ('' when nothing)"),
+    "config_hash": ((str,), "hash of the differences in the run folder's name ('' when canonical)"),
     "arch": ((str,), "registered architecture name"),
     "family": ((str,), "original | vgg | resnet | wide_resnet"),
     "seed": ((int,), "fixes split, data order, augmentation, init"),

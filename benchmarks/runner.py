@@ -107,6 +107,7 @@ class State:
     eval_seconds: float = 0.0  # not charged
     checkpoint_seconds: float = 0.0  # not charged
     budget_done: bool = False
+    diverged_at: dict[str, Any] | None = None  # epoch (1-based), step, loss of the first non-finite loss
     best_val_top1: float | None = None
     best_epoch: int | None = None
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -371,6 +372,7 @@ class Run:
         model = self.model
         record = {
             "schema_version": results.SCHEMA_VERSION, "status": status, "error": error,
+            "diverged_at": state.diverged_at, "variant": config.variant(), "config_hash": config.fingerprint(),
             "arch": config.arch, "family": architectures.spec(config.arch).family, "seed": config.seed,
             "dataset": info.name, "synthetic": info.synthetic, "data_source": info.source,
             "recipe": config.recipe.name, "budget": str(config.budget), "budget_kind": config.budget.kind,
