@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import inspect
 import re
 from typing import Any, Callable
 
@@ -116,6 +117,41 @@ def names() -> list[str]:
 def spec(name: str) -> Spec:
     """The frozen metadata of `name`; raises UnknownArchitectureError with the names that exist."""
     return _entry(name).spec
+
+
+# Builder arguments a run sets itself (from the dataset and the recipe), never through options.
+RUN_SET = ("num_classes", "input_shape", "weight_decay", "name")
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse (ValueError, one line) builder options that `name`'s builder does not take, that
+    the name itself fixes (`depth` of resnet20: that model is resnet8), or of the wrong type."""
+    builder = _entry(name).builder
+    bound = getattr(builder, "keywords", {})
+    parameters = inspect.signature(builder).parameters
+    free = [p for p in parameters if p not in bound and p not in RUN_SET]
+    for key, value in options.items():
+        if key in bound:
+            raise ValueError(f"option {key}={value!r} contradicts the name {name!r}, which fixes {key}={bound[key]!r}; "
+                             f"name the architecture you mean instead")
+        if key in RUN_SET or key not in parameters:
+            raise ValueError(f"{name} takes no option {key!r}; its options: {', '.join(free) or 'none'}")
+        default = parameters[key].default
+        if not _same_kind(value, default):
+            raise ValueError(f"option {key} of {name} must be {type(default).__name__} like its default "
+                             f"{default!r}, got {value!r}")
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if default is None or default is inspect.Parameter.empty:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (tuple, list)):
+        return isinstance(value, (tuple, list))
+    return isinstance(value, type(default))
 
 
 def build(name: str, num_classes: int = 100, input_shape: tuple[int, int, int] = (32, 32, 3),

@@ -8,7 +8,11 @@ seed-generator states), of the optimizer (iteration counter, momenta, loss scale
 compiled metrics, plus the best weights and a JSON state (epoch, step, budget used, history).
 Variables are matched by path and shape, so a checkpoint of another model is refused. Zip's
 CRCs detect a truncated or corrupt file; the previous checkpoint is kept until the new one is
-complete, and loading falls back to it.
+complete, and loading falls back to it. A checkpoint that reads but does not fit (another
+model's, an older format, a state with unknown fields) is treated like a corrupt one: every
+check is made before the first variable is assigned, so a refused file leaves the model as built.
+Numbers only grow: a new checkpoint is numbered past every file in the folder, readable or not,
+so leftovers can never make pruning delete the checkpoint just written.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import feed
 from benchmarks.storage import atomic_write
 
 KEEP = 2  # checkpoints kept: the newest and the one before it
@@ -38,12 +43,22 @@ def _canonical(path: str) -> str:
 
 
 def _groups(model) -> dict[str, list]:
-    return {"model": list(model.variables), "optimizer": list(model.optimizer.variables),
-            "metrics": list(model.metrics_variables)}
+    """The variables a checkpoint holds; the device's copy of the data is not state."""
+    return {"model": [v for v in model.variables if not feed.is_data(v)],
+            "optimizer": list(model.optimizer.variables), "metrics": list(model.metrics_variables)}
+
+
+def next_number(folder: Path, sequence: int) -> int:
+    """The number of the next checkpoint: past `sequence` and past every file already there."""
+    return max([sequence, *(number(p) for p in candidates(folder))]) + 1
+
+
+def number(path: Path) -> int:
+    return int(_NAME.fullmatch(path.name).group(1))
 
 
 def save(folder: Path, model, state: dict[str, Any], best_weights: list[np.ndarray] | None) -> Path:
-    """Write checkpoint number `state['step']` atomically and prune all but the newest KEEP."""
+    """Write checkpoint number `state['sequence']` atomically; keep it and the newest KEEP-1 others."""
     folder = Path(folder)
     arrays: dict[str, np.ndarray] = {}
     paths: dict[str, list[str]] = {}
@@ -58,7 +73,7 @@ def save(folder: Path, model, state: dict[str, Any], best_weights: list[np.ndarr
     # A numbered name per step: the previous file stays untouched until this one is renamed in.
     path = folder / f"ckpt-{int(state['sequence']):09d}.npz"
     atomic_write(path, lambda f: np.savez(f, **arrays), mode="wb")
-    for old in candidates(folder)[KEEP:]:
+    for old in [p for p in candidates(folder) if p != path][KEEP - 1:]:
         old.unlink(missing_ok=True)
     return path
 
@@ -74,30 +89,49 @@ def candidates(folder: Path) -> list[Path]:
 def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, arrays) of one checkpoint; CheckpointError when it is truncated or corrupt."""
     try:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}  # reading checks every member's CRC
         meta = json.loads(arrays.pop("meta").tobytes().decode())
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as error:
-        raise CheckpointError(f"{path.name} is unreadable ({type(error).__name__}: {error})")
+        if not isinstance(meta, dict):
+            raise ValueError("its metadata is not an object")
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError, AttributeError) as error:
+        # numpy's own message for a non-zip file advises allow_pickle=True: never repeat that.
+        reason = "not a zip archive" if "pickle" in str(error) else f"{type(error).__name__}: {error}"
+        raise CheckpointError(f"{path.name} is unreadable, truncated or not a checkpoint ({reason})")
     return meta, arrays
 
 
 def restore(model, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[np.ndarray] | None:
-    """Assign every saved variable; return the best weights. Refuses a different model."""
+    """Assign every saved variable; return the best weights. Refuses (CheckpointError) a file
+    that does not fit this model, before assigning anything."""
+    assignments = list(_fitting(model, meta, arrays))
+    best = None
+    if meta.get("has_best"):
+        shapes = [tuple(w.shape) for w in model.weights if not feed.is_data(w)]
+        best = [arrays.get(f"best/{i}") for i in range(len(shapes))]
+        if any(b is None or tuple(b.shape) != shape for b, shape in zip(best, shapes)):
+            raise CheckpointError("its best-on-val weights do not fit this model")
+    for variable, value in assignments:
+        variable.assign(value)
+    return best
+
+
+def _fitting(model, meta, arrays):
+    """(variable, value) pairs, after checking that every saved value fits its variable."""
+    paths = meta.get("paths")
+    if not isinstance(paths, dict):
+        raise CheckpointError("it has no variable table (an older format?)")
     for group, variables in _groups(model).items():
-        saved = meta["paths"].get(group, [])
+        saved = paths.get(group, [])
         if group == "metrics" and not saved:
             continue
         if [_canonical(p) for p in saved] != [_canonical(v.path) for v in variables]:
-            raise CheckpointError(f"checkpoint's {group} variables do not match this model")
+            raise CheckpointError(f"its {group} variables do not match this model (another model's checkpoint?)")
         for i, v in enumerate(variables):
-            value = arrays[f"{group}/{i}"]
-            if tuple(value.shape) != tuple(v.shape):
-                raise CheckpointError(f"{v.path}: saved shape {value.shape} != {tuple(v.shape)}")
-            v.assign(value)
-    if not meta.get("has_best"):
-        return None
-    return [arrays[f"best/{i}"] for i in range(len(model.get_weights()))]
+            value = arrays.get(f"{group}/{i}")
+            if value is None or tuple(value.shape) != tuple(v.shape):
+                raise CheckpointError(f"{v.path}: saved shape {getattr(value, 'shape', None)} != {tuple(v.shape)}")
+            yield v, value
 
 
 def restore_metrics(model, arrays: dict[str, np.ndarray]) -> None:
@@ -105,11 +139,16 @@ def restore_metrics(model, arrays: dict[str, np.ndarray]) -> None:
         v.assign(arrays[f"metrics/{i}"])
 
 
-def load_latest(folder: Path, log=print) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
-    """The newest readable checkpoint, falling back to older ones (and saying so)."""
+def load_latest(folder: Path, log=print, fits=None) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """The newest checkpoint that reads and for which `fits(meta, arrays)` does not raise
+    CheckpointError, falling back to older ones (and saying so)."""
     for path in candidates(folder):
         try:
-            return read(path)
+            meta, arrays = read(path)
+            if fits is not None:
+                fits(meta, arrays)
+            return meta, arrays
         except CheckpointError as error:
-            log(f"warning: {error}; falling back to the previous checkpoint")
+            log(f"warning: {error if path.name in str(error) else f'{path.name}: {error}'}; "
+                f"falling back to the previous checkpoint")
     return None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
+from benchmarks.backends import BACKENDS  # noqa: E402
 from benchmarks.config import PRECISIONS, PRESETS, RECIPES, STRATEGIES, ConfigError  # noqa: E402
 
 
@@ -42,20 +44,27 @@ def _run(sub):
     p.add_argument("--batch-size", type=int, help="default: the recipe's")
     p.add_argument("--train-eval-size", type=int, help="train subset for the honest gap (default 5000)")
     p.add_argument("--results-dir", default="results")
-    p.add_argument("--precision", choices=PRECISIONS, default="float32")
-    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=False, help="XLA (default off)")
+    p.add_argument("--precision", choices=(*PRECISIONS, "auto"), default="auto",
+                   help="auto: mixed_bfloat16 on GPUs with bf16, mixed_float16 on older ones, float32 on the CPU")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
+                   help="XLA (default: on for JAX and for TensorFlow on GPUs)")
+    _backend_flag(p)
     p.add_argument("--strategy", choices=STRATEGIES, default="default")
     p.add_argument("--shard", help="I/N: this worker's interleaved share of the run matrix")
     p.add_argument("--restart", action="store_true", help="start over; the old run is moved aside")
     p.add_argument("--checkpoint-every", type=float, default=10.0, help="minutes (default 10)")
     p.add_argument("--train-eval-every", type=int, default=0, help="epochs (default 0: at the end)")
-    p.add_argument("--hparams", help="JSON file of builder options (e.g. a tuner's best)")
+    p.add_argument("--hparams", help="builder options: a JSON file (e.g. a tuner's best) or inline JSON")
     p.add_argument("--deterministic", action="store_true",
                    help="bitwise-repeatable runs (one CPU thread per op; slower)")
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("--quiet", action="store_true")
     verbosity.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_run)
+
+
+def _backend_flag(p) -> None:
+    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
 
 
 def _report(sub):
@@ -88,6 +97,7 @@ def _tune(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--results-dir", default="results")
     p.add_argument("--quiet", action="store_true")
+    _backend_flag(p)
     p.set_defaults(func=cmd_tune)
 
 
@@ -106,6 +116,7 @@ def _speed(sub):
     p.add_argument("--train-images", type=int, default=45_000, help="images per epoch for --budget")
     p.add_argument("--peak-tflops", type=float, help="the device's peak, if not in the built-in table")
     p.add_argument("--json", help="also write the results as JSON to this file ('-': stdout only)")
+    _backend_flag(p)
     p.set_defaults(func=cmd_speed)
 
 
@@ -129,7 +140,7 @@ def cmd_list(args) -> int:
 def cmd_run(args) -> int:
     from pathlib import Path
 
-    from benchmarks import plan, runner, suite
+    from benchmarks import backends, plan, runner, suite
 
     seeds = range(args.seeds) if args.seeds is not None else [args.seed or 0]
     if args.seeds is not None and args.seeds < 1:
@@ -137,7 +148,8 @@ def cmd_run(args) -> int:
     if args.seed is not None and args.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {args.seed}")
     data_flags = {k: getattr(args, k) for k in plan.DATA_FLAGS}
-    run_flags = {"precision": args.precision, "jit": args.jit, "strategy": args.strategy,
+    precision, jit = backends.resolve_precision(args.precision, args.jit)
+    run_flags = {"precision": precision, "jit": jit, "strategy": args.strategy, "backend": backends.current(),
                  "checkpoint_every_minutes": args.checkpoint_every, "train_eval_every": args.train_eval_every,
                  "deterministic": args.deterministic}
     tuned_file = args.hparams if any(a.endswith("-tuned") for a in args.archs) else None
@@ -152,7 +164,7 @@ def cmd_run(args) -> int:
     _check_writable(results_dir)
     if note and not args.quiet:
         print(f"note: {note}")
-    suite.configure_runtime(args.deterministic)
+    backends.configure_runtime(args.deterministic)
     strategy, chief = suite.make_strategy(args.strategy)
     runner.install_signal_handlers()
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
@@ -162,7 +174,11 @@ def cmd_run(args) -> int:
     except runner.Interrupted as stopped:
         return 128 + stopped.signum
     _print_table(rows)
-    return 1 if any(r["status"] == "failed" for r in rows) else 0
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:
+        names = "; ".join(f"{r['arch']} ({r['recipe']}) seed {r['seed']}: {r['error']}" for r in failed)
+        print(f"archbench run: {len(failed)} of {len(rows)} runs failed: {names}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_report(args) -> int:
@@ -171,7 +187,10 @@ def cmd_report(args) -> int:
     from benchmarks import report
 
     _check_results_dir(Path(args.results_dir))
-    path = report.build(Path(args.results_dir), Path(args.out), args.format)
+    try:  # a read-only or full --out; unreadable results are warnings, not errors
+        path = report.build(Path(args.results_dir), Path(args.out), args.format)
+    except OSError as error:
+        raise ConfigError(f"cannot write the report to {error.filename or args.out} ({error.strerror or error})")
     print(f"wrote {path}")
     return 0
 
@@ -182,7 +201,10 @@ def cmd_compare(args) -> int:
     from benchmarks import compare
 
     _check_results_dir(Path(args.results_dir))
-    text, path = compare.run(args.archs, Path(args.results_dir), Path(args.out), args.metric)
+    try:
+        text, path = compare.run(args.archs, Path(args.results_dir), Path(args.out), args.metric)
+    except OSError as error:
+        raise ConfigError(f"cannot write the comparison to {error.filename or args.out} ({error.strerror or error})")
     print(text)
     print(f"wrote {path}")
     return 0
@@ -197,27 +219,32 @@ def cmd_tune(args) -> int:
 
     if args.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    if args.val_size == 0:  # the post's protocol (select on test) has no place in a search
+        raise ConfigError("--val-split must be > 0: tune selects on the validation split, never on test")
     base = PRESETS["smoke"].data if args.dataset == "synthetic" else DataConfig()
     data = dataclasses.replace(base, dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,
                                val_size=base.val_size if args.val_size is None else args.val_size)
     budget = Budget.parse(args.budget)
     _check_writable(Path(args.results_dir))
     runner.install_signal_handlers()
-    from benchmarks.data import check_available
-
-    check_available(data)
-    try:
+    try:  # options and data are checked before the search folder exists (ConfigError: exit 2)
         best = tune.search(args.arch, tuner=args.tuner, max_trials=args.max_trials, budget=budget, data=data,
                            recipe=args.recipe, results_dir=Path(args.results_dir),
                            log=(lambda *_: None) if args.quiet else print)
     except runner.Interrupted as stopped:
         print(f"tune: {stopped} received; the trial's checkpoint is written. Run the same command to continue.")
         return 128 + stopped.signum
+    except tune.SearchFailed as failed:
+        print(f"archbench tune: error: {failed}", file=sys.stderr)
+        return 1
     if best.get("role") == "worker":
         print(f"worker done: the chief's search in {best['search']} has no trials left")
         return 0
     print(f"best of {best['trials']} trials: val top-1 {best['score']:.2%}; "
           f"{best['compute_seconds']:.0f}s of training in all")
+    if best.get("failed_trials"):
+        print(f"warning: {best['failed_trials']} trial(s) failed (see {best['search']}); "
+              f"run the same command again to retry them", file=sys.stderr)
     print(f"wrote {tune.best_path(Path(args.results_dir), data.name, args.arch)}; "
           f"train it with: python -m benchmarks run {args.arch}-tuned --dataset {args.dataset}")
     return 0
@@ -280,7 +307,7 @@ def _print_table(rows) -> None:
     if not rows:
         print("nothing to run (this shard is empty)")
         return
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).drop(columns=["error"], errors="ignore")  # errors: one line on stderr
     for column in ("best val top-1", "test top-1"):
         table[column] = table[column].map(lambda v: "" if v is None or v != v else f"{v:.1%}")
     print(table.to_markdown(index=False))
@@ -288,15 +315,22 @@ def _print_table(rows) -> None:
 
 def _import_tensorflow_quietly() -> None:
     """TensorFlow prints C++ notices (oneDNN, CUDA stubs) before absl logging is initialised,
-    ignoring TF_CPP_MIN_LOG_LEVEL; hide stderr at the file-descriptor level while it loads."""
+    ignoring TF_CPP_MIN_LOG_LEVEL; hide stderr at the file-descriptor level while it loads. On a
+    machine with no NVIDIA driver at all, its first device listing also logs "failed call to
+    cuInit" as an error although nothing is wrong: list the devices while stderr is hidden too.
+    Where a driver exists, a cuInit failure is real and stays visible."""
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "1" or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return
+    no_driver = not glob.glob("/dev/nvidia*") and not os.path.exists("/proc/driver/nvidia")
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        if no_driver:
+            tensorflow.config.list_physical_devices()
     finally:
         os.dup2(saved, 2)
         os.close(devnull)
@@ -305,9 +339,17 @@ def _import_tensorflow_quietly() -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    _import_tensorflow_quietly()
     try:
+        if hasattr(args, "backend"):  # before anything imports Keras
+            from benchmarks import backends
+
+            backends.select(args.backend)
+            backends.jax_flags(getattr(args, "deterministic", False))
+        _import_tensorflow_quietly()
         return args.func(args)
     except ConfigError as error:
         print(f"archbench {args.verb}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before the runner's handlers were installed
+        print(f"archbench {args.verb}: interrupted", file=sys.stderr)
+        return 130

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from typing import Any
 
@@ -61,8 +62,8 @@ class DataConfig:
             _positive_int(field, getattr(self, field))
         if self.synthetic_classes < 2:
             raise ConfigError(f"synthetic_classes must be >= 2, got {self.synthetic_classes}")
-        if self.labels == "coarse" and self.dataset == "cifar10":
-            raise ConfigError("--labels coarse exists only for cifar100")
+        if self.labels == "coarse" and self.dataset != "cifar100":
+            raise ConfigError(f"--labels coarse exists only for cifar100, not {self.dataset}")
         if self.select_on == "val" and self.val_size == 0:
             raise ConfigError("--val-split 0 leaves nothing to select on: add --select-on test "
                               "(the blog post's protocol, flagged in results) or keep a val split")
@@ -79,6 +80,8 @@ class DataConfig:
 _BUDGET_UNITS = {"epochs": "epochs", "epoch": "epochs", "steps": "steps", "step": "steps",
                  "images": "images", "s": "seconds", "m": "seconds", "h": "seconds"}
 _SECONDS = {"s": 1, "m": 60, "h": 3600}
+MAX_EPOCHS = 100_000  # a budget past these can never finish: refused rather than trained forever
+MAX_SECONDS = 366 * 86400
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,9 +99,22 @@ class Budget:
         value, unit = float(match.group(1)), match.group(2)
         kind = _BUDGET_UNITS[unit]
         amount = value * _SECONDS[unit] if kind == "seconds" else value
+        if not math.isfinite(amount):
+            raise ConfigError(f"budget {text!r} is not a finite number")
         if amount <= 0 or (kind in ("epochs", "steps", "images") and amount != int(amount)):
             raise ConfigError(f"budget {text!r} must be a positive {'whole ' if kind != 'seconds' else ''}number")
-        return cls(kind, amount)
+        budget = cls(kind, amount)
+        if kind == "epochs" and amount > MAX_EPOCHS or kind == "seconds" and amount > MAX_SECONDS:
+            raise ConfigError(f"budget {text!r} could never finish: at most {MAX_EPOCHS:,} epochs "
+                              f"or {MAX_SECONDS // 86400} days of training")
+        return budget
+
+    def check_ceiling(self, train_images: int, batch_size: int) -> None:
+        """Refuse a step or image budget of more than MAX_EPOCHS passes over `train_images`."""
+        images = {"steps": self.amount * batch_size, "images": self.amount}.get(self.kind, 0)
+        if images > MAX_EPOCHS * train_images:
+            raise ConfigError(f"budget {self} could never finish: it is {images / train_images:.3g} epochs of "
+                              f"{train_images:,} training images (at most {MAX_EPOCHS:,})")
 
     def __str__(self) -> str:
         if self.kind == "seconds":
@@ -151,8 +167,9 @@ class RunConfig:
     data: DataConfig
     recipe: Recipe
     budget: Budget
-    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
-    jit: bool = False  # XLA-compile the training step (off on CPU: measured slower there)
+    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16 ('auto' is resolved before)
+    jit: bool = False  # XLA-compile the training step (off on TensorFlow's CPU path: measured slower)
+    backend: str = "tensorflow"  # tensorflow | jax | torch: part of the run's identity
     strategy: str = "default"  # default | mirrored | multi-worker
     checkpoint_every_minutes: float = 10.0  # extra checkpoints inside long epochs
     train_eval_every: int = 0  # epochs between train-eval measurements; 0: only at the end
@@ -164,8 +181,11 @@ class RunConfig:
     def __post_init__(self):
         _choice("precision", self.precision, PRECISIONS)
         _choice("strategy", self.strategy, STRATEGIES)
-        if self.checkpoint_every_minutes <= 0:
-            raise ConfigError("--checkpoint-every must be a positive number of minutes")
+        _choice("backend", self.backend, ("tensorflow", "jax", "torch"))
+        every = self.checkpoint_every_minutes
+        if isinstance(every, bool) or not isinstance(every, (int, float)) or not math.isfinite(every) or every <= 0:
+            raise ConfigError(f"--checkpoint-every must be a positive number of minutes, got {every!r}")
+        _non_negative_int("train_eval_every", self.train_eval_every)
 
     @property
     def seed(self) -> int:
@@ -199,6 +219,8 @@ class RunConfig:
             diffs["recipe"] = dataclasses.asdict(self.recipe)
         if self.precision != "float32":
             diffs["precision"] = self.precision
+        if self.backend != "tensorflow":
+            diffs["backend"] = self.backend
         if self.hparams:
             diffs["hparams"] = dict(self.hparams)
         if self.data_digest:

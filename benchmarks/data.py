@@ -2,16 +2,18 @@
 and the embedded `synthetic` set, behind one function, `load_splits`.
 
 Splits never select on the test set: `train` is carved into train and a stratified `val`
-(fixed by the seed); `test` is evaluated once, at the end. Everything is held in memory as uint8
-(CIFAR is 180 MB) and fed through tf.data; data order and augmentation are pure functions of
-(seed, epoch, position in the epoch), so a run resumed mid-epoch sees exactly the batches an
-uninterrupted run would.
+(fixed by the seed); `test` is evaluated once, at the end. Everything is held as uint8 (CIFAR is
+180 MB), goes to the accelerator once and is fed as plans (`feed`): data order and augmentation
+are pure functions of (seed, epoch, position in the epoch), so a run resumed mid-epoch sees
+exactly the batches an uninterrupted run would. Nothing here needs TensorFlow except reading
+through tensorflow-datasets.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import os
 import socket
 import time
@@ -19,17 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import archives, synthetic
+from benchmarks import archives, feed, synthetic
 from benchmarks.config import ConfigError, DataConfig
 
 os.environ.setdefault("NO_GCE_CHECK", "true")  # TF's GCS client probes the GCE metadata server
-# tf.data's autotuner is off and parallelism is explicit: with it on, destroying each epoch's
-# iterator waited on the autotune thread, measured here at about 1.3 s per `fit` call in 3 of 4
-# epochs (5.11 s instead of 3.8 s for 15 ResNet-20 steps), a cost every architecture would pay.
-PARALLEL = max(os.cpu_count() or 1, 2)
-PREFETCH = 4  # batches
-PAD = 4  # pixels of padding before the random crop (He et al., Zagoruyko & Komodakis)
-CUTOUT = 8  # side of the cutout square in the `strong` preset (DeVries & Taylor 2017)
 DOWNLOAD_HOST = ("www.cs.toronto.edu", 443)
 
 
@@ -65,9 +60,27 @@ def _raw_request(config: DataConfig) -> DataConfig:
                       synthetic_classes=config.synthetic_classes)
 
 
-def check_available(config: DataConfig) -> None:
-    """Load (and cache) the raw data now, so a missing or corrupt dataset fails before any run."""
-    _load_arrays(_raw_request(config))
+def check_available(config: DataConfig) -> str:
+    """Load (and cache) the raw data now, so a missing or corrupt dataset fails before any run,
+    and check that `config`'s split and batch fit it. Returns the data's digest for the run's
+    identity: '' for the published data (tfds, an archive matching the published sha256, the
+    embedded synthetic set), else a content hash, so runs on other data never share a folder."""
+    raw, provenance = _load_arrays(_raw_request(config))
+    _check_sizes(config, len(raw["y_train"]))
+    return provenance.get("digest", "")
+
+
+def train_size(config: DataConfig) -> int:
+    """Training images per epoch of `config` (val held out), from the cached raw arrays."""
+    raw, _ = _load_arrays(_raw_request(config))
+    return len(raw["y_train"]) - config.val_size
+
+
+def _content_digest(arrays: dict[str, Any]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=2)
@@ -99,13 +112,20 @@ def _from_archive(path, config: DataConfig):
     if data.sha256_ok is False:
         warnings = (f"{path.name} does not match the published sha256 (got {data.sha256}); "
                     f"a repacked copy? results are kept but flagged",)
+    # An extracted folder cannot be checked against the published sha256: its content is the identity.
+    digest = "" if data.sha256_ok else (data.sha256 or _content_digest(arrays))[:16]
     return arrays, dict(source="archive", location=str(path), sha256=data.sha256,
-                        sha256_ok=data.sha256_ok, warnings=warnings)
+                        sha256_ok=data.sha256_ok, warnings=warnings, digest=digest)
 
 
 def _tfds_builder(config: DataConfig, download: bool):
-    import tensorflow_datasets as tfds
-    from tensorflow_datasets.core.utils import gcs_utils
+    try:
+        import tensorflow  # noqa: F401  (tfds reads its files through TensorFlow)
+        import tensorflow_datasets as tfds
+        from tensorflow_datasets.core.utils import gcs_utils
+    except ImportError:
+        raise DataUnavailableError(f"{_missing_message(config, network=False)}; reading it through "
+                                   f"tensorflow-datasets needs TensorFlow: pip install 'archbench[tensorflow]'")
 
     gcs_utils._is_gcs_disabled = True  # never wait on a cloud-storage metadata request
     data_dir = config.data_dir or os.environ.get("TFDS_DATA_DIR")
@@ -142,11 +162,11 @@ def _reachable(address, timeout: float = 3.0) -> bool:
         return False
 
 
-def _missing_message(config: DataConfig) -> str:
+def _missing_message(config: DataConfig, network: bool = True) -> str:
     where = ", ".join(str(d) for d in archives.search_dirs(config.data_dir))
     names = " or ".join(archives.ARCHIVES[config.dataset])
-    return (f"{config.dataset} not found and the network is unreachable: put {names} (or its "
-            f"extracted folder) in one of [{where}] or pass --data-dir; --dataset synthetic runs offline")
+    return (f"{config.dataset} not found{' and the network is unreachable' if network else ''}: put {names} "
+            f"(or its extracted folder) in one of [{where}] or pass --data-dir; --dataset synthetic runs offline")
 
 
 # ---------------------------------------------------------------------------------- splits
@@ -175,103 +195,73 @@ def _check_sizes(config: DataConfig, n_train: int) -> None:
                           f"training images")
 
 
-# -------------------------------------------------------------------------------- pipeline
+# ------------------------------------------------------------------------------------ plans
 class Splits:
-    """The splits of one dataset request, as tf.data pipelines, plus `info`."""
+    """The splits of one dataset request as uint8 arrays, laid out as one device table
+    (train, val, test one after the other), and the plans that feed a model (see `feed`)."""
 
-    def __init__(self, config: DataConfig, arrays: dict[str, np.ndarray], info: DatasetInfo):
-        import tensorflow as tf
-
+    def __init__(self, config: DataConfig, arrays: dict[str, np.ndarray], info: DatasetInfo,
+                 train_eval_rows: np.ndarray | None = None):
         self.config, self.info = config, info
         self.arrays = arrays  # uint8 images and int64 labels per split
-        self._tf = tf
-        self._tensors = {k: tf.constant(v) for k, v in arrays.items()}
-        self._mean = tf.constant(info.mean, tf.float32)
-        self._std = tf.constant(info.std, tf.float32)
+        self.offsets: dict[str, int] = {}
+        start = 0
+        for split in ("train", "val", "test"):
+            if f"y_{split}" in arrays:
+                self.offsets[split] = start
+                start += len(arrays[f"y_{split}"])
+        self._train_eval = np.arange(0) if train_eval_rows is None else np.asarray(train_eval_rows)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.arrays["x_train"].shape[1:])
+
+    def pixels(self) -> np.ndarray:
+        """Every split's images in table order: what goes to the device, once."""
+        return np.concatenate([self.arrays[f"x_{s}"] for s in self.offsets])
 
     @property
     def steps_per_epoch(self) -> int:
         """Full batches per epoch; the remainder is dropped so every step has the same shape."""
         return len(self.arrays["y_train"]) // self.config.batch_size
 
+    def plan(self, epoch: int) -> dict[str, np.ndarray]:
+        rows = self.offsets["train"] + np.arange(len(self.arrays["y_train"]))
+        return feed.epoch_plan(rows, self.config.seed, epoch, self.config.batch_size, self.config.augment,
+                               self.image_shape[:2])
+
     def epoch_order(self, epoch: int) -> np.ndarray:
         """The training images of `epoch`, in order: a permutation fixed by (seed, epoch)."""
-        order = np.random.default_rng([self.config.seed, epoch, 7]).permutation(len(self.arrays["y_train"]))
-        return order[: self.steps_per_epoch * self.config.batch_size]
+        return self.plan(epoch)["order"]
 
-    def train(self, epoch: int, skip_batches: int = 0):
-        """Shuffled, augmented, batched training data of `epoch`, starting after `skip_batches`."""
-        tf = self._tf
-        order = self.epoch_order(epoch)
-        positions = np.arange(len(order), dtype=np.int64)
+    def train(self, epoch: int, skip_batches: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """(inputs, labels) of `epoch` from batch `skip_batches` on: plans, not pixels."""
+        plan = self.plan(epoch)
         start = skip_batches * self.config.batch_size
-        ds = tf.data.Dataset.from_tensor_slices((order[start:], positions[start:]))
-        epoch_seed = np.int64((self.config.seed * 1_000_003 + epoch) % (2**31 - 1))
-        images, labels = self._tensors["x_train"], self._tensors["y_train"]
+        return feed.model_inputs(plan, start), self.arrays["y_train"][plan["order"]][start:]
 
-        def example(index, position):
-            seed = tf.stack([epoch_seed, position])
-            image = augment(self._normalize(tf.gather(images, index)), self.config.augment, seed)
-            return image, tf.gather(labels, index)
-
-        ds = ds.map(example, num_parallel_calls=PARALLEL, deterministic=True)
-        return ds.batch(self.config.batch_size, drop_remainder=True).prefetch(PREFETCH).with_options(options())
-
-    def evaluation(self, split: str):
-        """`val`, `test` or `train_eval` in order, without augmentation, batched."""
-        tf = self._tf
-        if f"x_{split}" not in self._tensors:
+    def evaluation(self, split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """(inputs, labels) of `val`, `test` or `train_eval`, in order, without augmentation."""
+        if split == "train_eval":
+            rows = self.offsets["train"] + self._train_eval
+            return feed.plain(rows), self.arrays["y_train"][self._train_eval]
+        if split not in self.offsets:
             raise KeyError(f"no {split!r} split (val_size=0?)")
-        ds = tf.data.Dataset.from_tensor_slices((self._tensors[f"x_{split}"], self._tensors[f"y_{split}"]))
-        ds = ds.batch(max(self.config.batch_size, 256))
-        ds = ds.map(lambda x, y: (self._normalize(x), y), num_parallel_calls=PARALLEL, deterministic=True)
-        return ds.prefetch(PREFETCH).with_options(options())
-
-    def _normalize(self, images):
-        return (self._tf.cast(images, self._tf.float32) / 255.0 - self._mean) / self._std
+        labels = self.arrays[f"y_{split}"]
+        return feed.plain(self.offsets[split] + np.arange(len(labels))), labels
 
 
-def options():
-    """tf.data options of every pipeline here (see PARALLEL above)."""
-    import tensorflow as tf
-
-    opts = tf.data.Options()
-    opts.autotune.enabled = False
-    opts.deterministic = True
-    return opts
-
-
-def pipeline_throughput(splits: Splits, batches: int = 50, epoch: int = 0) -> float:
-    """Images per second the training pipeline alone delivers (augmentation on, no model),
-    after one warm-up batch; the figure the speed checks set beside each model's consumption."""
-    iterator = iter(splits.train(epoch))
-    next(iterator)
+def host_rate(splits: Splits, epochs: int = 3) -> float:
+    """Images per second the host side of the input path delivers (drawing each epoch's plan
+    and slicing it into batches): the figure set beside each model's consumption."""
     started, images = time.perf_counter(), 0
-    for _ in range(batches):
-        try:
-            images += int(next(iterator)[1].shape[0])
-        except StopIteration:
-            break
+    batch = splits.config.batch_size
+    for epoch in range(epochs):
+        inputs, labels = splits.train(epoch)
+        for start in range(0, len(labels), batch):
+            _ = [v[start:start + batch] for v in inputs.values()], labels[start:start + batch]
+        images += len(labels)
     return images / (time.perf_counter() - started)
-
-
-def augment(image, preset: str, seed):
-    """One normalised HWC image, augmented by `preset` with stateless ops seeded by `seed` (2 ints)."""
-    import tensorflow as tf
-
-    if preset == "none":
-        return image
-    crop_seed, flip_seed, cutout_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-    h, w, c = image.shape
-    padded = tf.pad(image, [[PAD, PAD], [PAD, PAD], [0, 0]], mode="REFLECT")
-    image = tf.image.stateless_random_crop(padded, (h, w, c), seed=crop_seed)
-    image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
-    if preset == "strong":
-        centre = tf.random.stateless_uniform([2], cutout_seed, 0, h, dtype=tf.int32)
-        rows, cols = tf.range(h)[:, None], tf.range(w)[None, :]
-        inside = (tf.abs(rows - centre[0]) * 2 < CUTOUT) & (tf.abs(cols - centre[1]) * 2 < CUTOUT)
-        image = image * tf.cast(~inside, image.dtype)[..., None]  # 0 = the mean after normalising
-    return image
 
 
 def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -313,4 +303,4 @@ def load_splits(config: DataConfig) -> Splits:
         test_used_for_selection=config.select_on == "test",
         location=provenance.get("location"), sha256=provenance.get("sha256"),
         sha256_ok=provenance.get("sha256_ok"), warnings=tuple(provenance.get("warnings", ())))
-    return Splits(config, arrays, info)
+    return Splits(config, arrays, info, train_eval_rows=subset)

@@ -51,7 +51,17 @@ def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int],
     if all_ and chosen.post_baseline and the_recipe.name != "post" and "original" in names:
         configs += [post_baseline(c) for c in configs if c.arch == "original"]
     configs = [tuned(c, results_dir, tuned_file) if c.arch.endswith("-tuned") else c for c in configs]
+    for config in configs:
+        check_hparams(config.arch, config.hparams)
     return configs, (chosen.note if all_ else "")
+
+
+def check_hparams(arch: str, hparams) -> None:
+    """Builder options are checked against the builder's signature before any run starts."""
+    try:
+        architectures.check_options(arch, dict(hparams))
+    except ValueError as error:
+        raise ConfigError(f"--hparams: {error}")
 
 
 def tuned(config: RunConfig, results_dir: str, path: str | None) -> RunConfig:
@@ -85,16 +95,23 @@ def _data(base: DataConfig, fields: dict[str, Any]) -> DataConfig:
 
 
 def load_hparams(path: str | None) -> tuple[tuple[str, Any], ...]:
-    """Builder options from a JSON object file (e.g. a tuner's best_hyperparameters.json)."""
+    """Builder options from a JSON object, inline or in a file (e.g. a tuner's best_hyperparameters.json)."""
     if path is None:
         return ()
     import json
 
     try:
-        with open(path) as f:
-            values = json.load(f)
+        if path.lstrip().startswith("{"):  # inline JSON: --hparams '{"dropout": 0.3}'
+            values = json.loads(path)
+        else:
+            with open(path) as f:
+                values = json.load(f)
     except (OSError, ValueError) as error:
         raise ConfigError(f"cannot read --hparams {path}: {error}")
+    values = values.get("builder", values) if isinstance(values, dict) else values
     if not isinstance(values, dict):
         raise ConfigError(f"--hparams {path} must hold a JSON object of builder options")
-    return tuple(sorted((k, tuple(map(tuple, v)) if k == "filters" else v) for k, v in values.get("builder", values).items()))
+    try:
+        return tuple(sorted((k, tuple(map(tuple, v)) if k == "filters" else v) for k, v in values.items()))
+    except TypeError:
+        raise ConfigError(f"--hparams {path}: filters must be a list of lists of integers")

@@ -5,42 +5,61 @@ from __future__ import annotations
 
 import base64
 import datetime
+import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 import architectures
 from benchmarks.config import ConfigError
-from benchmarks.results import GROUP, load
+from benchmarks.report_figures import frontier, gap_plot, learning_curves, params_plot, save_png
+from benchmarks.results import GROUP, groups, load, row_label, rows
+from benchmarks.storage import atomic_write
 
 POST = architectures.spec("original").published_dict
+NOT_AVERAGED = ("diverged", "failed", "interrupted", "running", "unreadable")  # every status but complete
 
 
 class NoResultsError(ConfigError):
     pass
 
 
+def warn_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 # ------------------------------------------------------------------------------- the numbers
 def main_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (arch, recipe) of one comparison group; numeric, unformatted."""
-    rows = []
-    for (arch, recipe), g in runs.groupby(["arch", "recipe"], sort=True):
+    """One row per (arch, recipe, variant) of one comparison group; numeric, unformatted. Only
+    complete runs enter a mean, a std or n; `completed` counts the others by status."""
+    table_rows = []
+    for key, g in rows(runs):
         done = g[g["status"] == "complete"]
         reached = done["time_to_52"].dropna()
-        rows.append({
-            "arch": arch, "recipe": recipe, "params": _first(g["params"]), "MMACs": _first(g["mmacs"]),
+        table_rows.append({
+            **key, "params": _first(g["params"]), "MMACs": _first(g["mmacs"]),
             "epochs": done["epochs"].astype(float).mean(), "images/s": done["images_per_second"].mean(),
             "test top-1": done["test_top1"].mean(), "test top-1 std": done["test_top1"].std(ddof=1),
             "test top-5": done["test_top5"].mean(), "test top-5 std": done["test_top5"].std(ddof=1),
             "n": len(done), "best val top-1": done["best_val_top1"].mean(),
             "train-eval top-1": done["train_eval_top1"].mean(), "gap": done["gap"].mean(),
             "time to 52%": reached.mean() if len(reached) == len(done) and len(done) else np.nan,
-            "reached 52%": f"{len(reached)}/{len(done)}", "completed": f"{len(done)}/{len(g)}",
+            "reached 52%": f"{len(reached)}/{len(done)}", "completed": completed_text(g),
             "tuned": _tuning_text(g["tuning"]),
         })
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(table_rows)
+    if table.empty:
+        return table
     return table.sort_values("test top-1", ascending=False, na_position="last", ignore_index=True)
+
+
+def completed_text(runs: pd.DataFrame) -> str:
+    """'2/3, 1 diverged': complete seeds of all, then the others by status."""
+    counts = runs["status"].value_counts()
+    others = [f"{counts[s]} {s}" for s in NOT_AVERAGED if counts.get(s, 0)]
+    return ", ".join([f"{counts.get('complete', 0)}/{len(runs)}", *others])
 
 
 def _tuning_text(series) -> str:
@@ -80,8 +99,8 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
             "gap": table["gap"].min(), "time to 52%": table["time to 52%"].min()}
     bold = lambda text, col, v: f"**{text}**" if not pd.isna(v) and v == best[col] else text  # noqa: E731
     out = pd.DataFrame({
-        "architecture": [a + (f" ({r} recipe)" if r != "paper" else "") + (f" [{t}]" if t else "")
-                         for a, r, t in zip(table["arch"], table["recipe"], table["tuned"])],
+        "architecture": [row_label(a, r, v) + (f" [{t}]" if t else "")
+                         for a, r, v, t in zip(table["arch"], table["recipe"], table["variant"], table["tuned"])],
         "params": table["params"].map(lambda v: "-" if pd.isna(v) else f"{int(v):,}"),
         "MMACs": table["MMACs"].map(lambda v: "-" if pd.isna(v) else f"{v:,.1f}"),
         "epochs": table["epochs"].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}"),
@@ -99,6 +118,7 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# ------------------------------------------------------------------------------- warnings
 def fairness_warnings(runs: pd.DataFrame) -> list[str]:
     warnings = []
     for column, what in (("dataset", "datasets"), ("budget", "budgets"), ("precision", "precisions"),
@@ -107,102 +127,65 @@ def fairness_warnings(runs: pd.DataFrame) -> list[str]:
         if len(values) > 1:
             warnings.append(f"Results of different {what} ({', '.join(values)}) are in this folder: each "
                             f"is reported in its own section and never averaged with another.")
-    if runs["mixed_devices"].fillna(False).astype(bool).any():
-        names = sorted(runs.loc[runs["mixed_devices"].fillna(False).astype(bool), "arch"].unique())
+    if truthy(runs["mixed_devices"]).any():
+        names = sorted(runs.loc[truthy(runs["mixed_devices"]), "arch"].unique())
         warnings.append(f"Runs whose segments ran on different devices ({', '.join(names)}): their time "
                         f"budgets compare unlike things.")
-    if runs["test_used_for_selection"].fillna(False).astype(bool).any():
+    if truthy(runs["test_used_for_selection"]).any():
         warnings.append("Some runs selected their checkpoint on the TEST set (the blog post's protocol): "
                         "their test figures are optimistic.")
-    counts = runs[runs["status"] == "complete"].groupby(["arch", "recipe"]).size()
-    if len(set(counts.values)) > 1:
-        warnings.append(f"Incomplete seeds: complete runs per architecture differ ({counts.to_dict()}).")
-    unfinished = runs[runs["status"] != "complete"]
-    for _, r in unfinished.iterrows():
-        warnings.append(f"{r['arch']} seed {r['seed']} is {r['status']}"
-                        + (f" ({r['error']})" if isinstance(r["error"], str) and r["error"] else "")
-                        + ": run the same `python -m benchmarks run` command again to finish it.")
+    counts = {row_label(**key): int((g["status"] == "complete").sum()) for _, group in groups(runs)
+              for key, g in rows(group)}
+    if len(set(counts.values())) > 1:
+        warnings.append("Incomplete seeds: complete runs per row differ ("
+                        + ", ".join(f"{label}: {n}" for label, n in counts.items()) + ").")
+    return warnings + run_warnings(runs)
+
+
+def run_warnings(runs: pd.DataFrame) -> list[str]:
+    """One line per run left out of the means (diverged, unfinished, failed, unreadable), and per
+    dataset archive that does not match its published sha256, naming the runs trained on it."""
+    warnings = []
+    for _, r in runs[runs["status"] != "complete"].iterrows():
+        error = f" ({r['error']})" if isinstance(r["error"], str) and r["error"] else ""
+        if r["status"] == "diverged":
+            at = r["diverged_at"] if isinstance(r["diverged_at"], dict) else {}
+            warnings.append(f"{_who(r)} diverged at epoch {at.get('epoch', '?')}, step {at.get('step', '?')} "
+                            f"(loss {at.get('loss', '?')}): left out of every mean. A result about the recipe: "
+                            f"running the same command again will not retrain it.")
+        elif r["status"] == "unreadable":
+            warnings.append(f"{_who(r)} is unreadable: {r['error']}. It is left out of every mean.")
+        else:
+            warnings.append(f"{_who(r)} is {r['status']}{error}: run the same `python -m benchmarks run` "
+                            f"command again to finish it.")
+    altered = runs[runs["sha256_ok"].map(lambda v: isinstance(v, (bool, np.bool_)) and not v)]
+    for problem, g in altered.groupby(altered["data_warnings"].map(lambda w: w[0] if len(w) else ""), sort=True):
+        warnings.append(f"The dataset archive of {', '.join(_who(r) for _, r in g.iterrows())} does not match "
+                        f"the published sha256{f' ({problem})' if problem else ''}: their results are not "
+                        f"comparable with runs on the published data.")
     return warnings
 
 
-# --------------------------------------------------------------------------------- figures
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="notebook")
-    return plt, sns
+def _who(r) -> str:
+    """'original (post recipe) seed 1', or the folder when the summary could not say."""
+    if not isinstance(r["arch"], str):
+        return f"the run in {r['folder']}"
+    label = row_label(r["arch"], r["recipe"], r["variant"]) if isinstance(r["recipe"], str) else r["arch"]
+    return f"{label} seed {r['seed']}" if not pd.isna(r["seed"]) else label
 
 
-def learning_curves(history: pd.DataFrame, title: str):
-    """Validation top-1 against training time and against epochs; training accuracy dashed."""
-    plt, sns = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    h = history.assign(val=100 * history["val_top1"], train=100 * history["train_top1"],
-                       minutes=history["train_seconds"] / 60,
-                       label=history["arch"] + np.where(history["recipe"] != "paper", " (" + history["recipe"] + ")", ""))
-    for ax, x, xlabel in ((axes[0], "minutes", "training time (minutes)"), (axes[1], "epoch", "epoch")):
-        # Seeds reach an epoch at different times: one line per seed against time, their mean per epoch.
-        per_seed = {"units": "seed", "estimator": None} if x == "minutes" else {}
-        sns.lineplot(data=h, x=x, y="val", hue="label", errorbar=None, marker="o", ax=ax, sort=True, **per_seed)
-        palette = {line.get_label(): line.get_color() for line in ax.get_lines()}
-        for label, g in h.groupby("label"):
-            mean = g.groupby(x if x == "epoch" else "epoch")[[x, "train"]].mean()
-            ax.plot(mean[x], mean["train"], linestyle="--", color=palette.get(label), label="_train")
-        ax.set(xlabel=xlabel, ylabel="top-1 accuracy (%)", title=f"{title}: val (solid), train running (dashed)")
-    axes[1].get_legend().remove() if axes[1].get_legend() else None
-    fig.tight_layout()
-    return fig
-
-
-def frontier(table: pd.DataFrame, title: str):
-    plt, sns = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.8))
-    t = table.assign(acc=100 * table["test top-1"], size=table["params"].astype(float))
-    sns.scatterplot(data=t, x="images/s", y="acc", hue="arch", size="size", sizes=(40, 400), ax=ax, legend="brief")
-    ax.set(xlabel="training throughput (images/s)", ylabel="test top-1 (%)",
-           title=f"{title}: accuracy vs speed (marker size = parameters)")
-    fig.tight_layout()
-    return fig
-
-
-def gap_plot(table: pd.DataFrame, title: str):
-    plt, sns = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    t = table.assign(gap_pts=100 * table["gap"], label=table["arch"] + " / " + table["recipe"])
-    sns.barplot(data=t, x="label", y="gap_pts", ax=ax, color="tab:orange")
-    ax.set(xlabel="architecture / recipe", ylabel="train-eval minus val top-1 (points)",
-           title=f"{title}: overfitting gap")
-    ax.tick_params(axis="x", rotation=20)
-    fig.tight_layout()
-    return fig
-
-
-def params_plot(table: pd.DataFrame, title: str):
-    plt, sns = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.8))
-    t = table.assign(acc=100 * table["test top-1"])
-    sns.scatterplot(data=t, x="params", y="acc", hue="arch", s=120, ax=ax)
-    ax.set_xscale("log")
-    ax.set(xlabel="trainable parameters (log scale)", ylabel="test top-1 (%)", title=f"{title}: accuracy vs size")
-    fig.tight_layout()
-    return fig
-
-
-def save_png(fig, path: Path) -> None:
-    # Fixed metadata so the same results give the same bytes.
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+def truthy(series: pd.Series) -> pd.Series:
+    return series.map(lambda v: isinstance(v, (bool, np.bool_)) and bool(v))
 
 
 # ----------------------------------------------------------------------------------- report
-def build(results_dir: Path, out_dir: Path, fmt: str = "md", today: str | None = None) -> Path:
+def build(results_dir: Path, out_dir: Path, fmt: str = "md", today: str | None = None,
+          warn: Callable[[str], None] = warn_stderr) -> Path:
+    """Write report.md (or report.html) and its figures into `out_dir`; `warn` gets one line per
+    file that could not be read (those runs are in the report as unreadable)."""
     runs, history = load(results_dir)
+    for problem in runs.attrs.get("warnings", []):
+        warn(problem)
     if runs.empty:
         raise NoResultsError(f"no results under {results_dir}: run `python -m benchmarks run --all --preset smoke` first")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -212,37 +195,41 @@ def build(results_dir: Path, out_dir: Path, fmt: str = "md", today: str | None =
     warnings = fairness_warnings(runs)
     if warnings:
         sections.append("## Fairness warnings\n\n" + "\n".join(f"- {w}" for w in warnings) + "\n")
-    for i, (key, group) in enumerate(runs.groupby(GROUP, sort=True, dropna=False)):
-        sections.append(_group_section(dict(zip(GROUP, key)), group, history, out_dir, i, figures))
-    sections.append(_tuning_section(results_dir, out_dir, figures))
+    comparable = groups(runs)
+    if not comparable:
+        sections.append("No run could be read: see the warnings above.\n")
+    for i, (key, group) in enumerate(comparable):
+        sections.append(_group_section(key, group, history, out_dir, i, figures))
+    sections.append(_tuning_section(results_dir, out_dir, figures, warn))
     text = "\n".join(sections)
-    if fmt == "html":
-        path = out_dir / "report.html"
-        path.write_text(_html(text, figures))
-    else:
-        path = out_dir / "report.md"
-        path.write_text(text)
+    path = out_dir / ("report.html" if fmt == "html" else "report.md")
+    content = _html(text, figures) if fmt == "html" else text
+    atomic_write(path, lambda f: f.write(content))  # a full disk never leaves half a report
     return path
 
 
 def _group_section(key, runs, history, out_dir, index, figures) -> str:
-    synthetic = bool(runs["synthetic"].fillna(False).astype(bool).any())
+    synthetic = bool(truthy(runs["synthetic"]).any())
     title = f"{key['dataset']}, budget {key['budget']}"
     head = [f"## {title}\n"]
     if synthetic:
         head.append("> **SYNTHETIC DATA**: these numbers come from the embedded synthetic dataset and say "
                     "nothing about CIFAR. They only show that the pipeline works.\n")
-    seeds = runs.groupby(["arch", "recipe"])["seed"].nunique()
+    seeds = [g["seed"].nunique() for _, g in rows(runs)]
     head.append(f"What was compared: dataset **{key['dataset']}**, budget **{key['budget']}** per run, "
                 f"recipes {', '.join(sorted(runs['recipe'].dropna().unique()))}, device {key['device']}, "
-                f"precision {key['precision']}, seeds per architecture {int(seeds.min())}-{int(seeds.max())}, "
+                f"precision {key['precision']}, seeds per row {min(seeds)}-{max(seeds)}, "
                 f"versions: {_versions(runs)}.\n")
     table = main_table(runs)
     head.append(format_table(table).to_markdown(index=False) + "\n")
-    head.append("Test top-1/top-5 use the best-on-validation weights (mean ± std over seeds, n shown); "
+    head.append("One row per architecture, recipe and variant (what differs from the canonical run, in "
+                "brackets). Test top-1/top-5 use the best-on-validation weights (mean ± std over complete "
+                "seeds, n shown); diverged, failed, unfinished and unreadable seeds are never in a mean. "
                 "gap = train-eval top-1 (fixed train subset, inference mode) minus validation top-1.\n")
     head.append(_post_section(table))
-    h = history[(history["dataset"] == key["dataset"]) & (history["budget"] == key["budget"])] if not history.empty else history
+    h = history
+    if not h.empty:
+        h = h[np.logical_and.reduce([h[c] == key[c] for c in GROUP]) & (h["status"] != "diverged")]
     done = table.dropna(subset=["test top-1"])
     plots = [("curves", lambda: learning_curves(h, title), not h.empty),
              ("frontier", lambda: frontier(done, title), not done.empty),
@@ -257,7 +244,7 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
     return "\n".join(head)
 
 
-def _tuning_section(results_dir: Path, out_dir: Path, figures: dict) -> str:
+def _tuning_section(results_dir: Path, out_dir: Path, figures: dict, warn: Callable[[str], None]) -> str:
     """The searches that `tune` left under results/tuning/, with their best trials and figure."""
     import shutil
 
@@ -266,10 +253,15 @@ def _tuning_section(results_dir: Path, out_dir: Path, figures: dict) -> str:
         return ""
     lines = ["## Tuning searches\n"]
     for i, path in enumerate(searches):
-        trials = pd.read_csv(path)
-        done = trials[trials["status"] == "COMPLETED"]
+        try:
+            trials = pd.read_csv(path)
+            done = trials[trials["status"] == "COMPLETED"]
+            spent = done["train_seconds"].sum()
+        except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+            warn(f"{path}: not a readable tuning search ({type(error).__name__})")
+            continue
         lines.append(f"### {path.parent.parent.name} / {path.parent.name}\n")
-        lines.append(f"{len(done)} completed trials of {len(trials)}, {_hms(done['train_seconds'].sum())} of training; "
+        lines.append(f"{len(done)} completed trials of {len(trials)}, {_hms(spent)} of training; "
                      f"objective: best validation top-1 (the test set is never used). Best five:\n")
         shown = done.head(5).assign(val_top1=lambda t: (100 * t["val_top1"]).round(1),
                                     train_seconds=lambda t: t["train_seconds"].round(0))
@@ -296,13 +288,15 @@ def _post_section(table: pd.DataFrame) -> str:
                  f"selected on the test set.")
     for _, r in original.iterrows():
         gap = "-" if pd.isna(r["gap"]) else f"{100 * r['gap']:+.1f}"
-        lines.append(f"Here, with the {r['recipe']} recipe and this budget, `original` reaches "
+        variant = f" ({r['variant']})" if r["variant"] else ""
+        lines.append(f"Here, with the {r['recipe']} recipe{variant} and this budget, `original` reaches "
                      f"{_pct(r['test top-1'])}% test top-1 (selected on validation, not test), "
                      f"{_pct(r['train-eval top-1'])}% train-eval top-1, a gap of "
                      f"{gap} points.")
     if len(best) and (original.empty or best.iloc[0]["arch"] != "original"):
         b = best.iloc[0]
-        lines.append(f"The best architecture under the same budget is `{b['arch']}` at {_pct(b['test top-1'])}% test top-1.")
+        lines.append(f"The best row under the same budget is `{row_label(b['arch'], b['recipe'], b['variant'])}` "
+                     f"at {_pct(b['test top-1'])}% test top-1.")
     return " ".join(lines[1:]).join([lines[0], "\n"])
 
 

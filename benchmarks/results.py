@@ -68,6 +68,7 @@ SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "devices": ((list,), "distinct devices over the segments"),
     "mixed_devices": ((bool,), "segments ran on different devices (time budget compares unlike)"),
     "precision": ((str,), "float32 | mixed_float16 | mixed_bfloat16"),
+    "backend": ((str,), "Keras backend that trained it: tensorflow | jax | torch"),
     "jit": ((bool,), "XLA-compiled training step"),
     "strategy": ((str,), "default | mirrored | multi-worker"),
     "batch_size": ((int,), "global images per step"),
@@ -132,7 +133,13 @@ def write_history(folder: Path, history: list[dict[str, Any]]) -> None:
 
 def _tensorboard(folder: Path, rows: list[dict[str, Any]]) -> None:
     # The runner's own epoch records, not keras.callbacks.TensorBoard: that callback only writes
-    # at epoch end, which a run stopped by its budget or a signal mid-epoch never reaches.
+    # at epoch end, which a run stopped by its budget or a signal mid-epoch never reaches. Written
+    # on the TensorFlow backend only: elsewhere TensorFlow may be absent, and importing it beside
+    # JAX or torch would claim GPU memory for a few scalars.
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return
     import tensorflow as tf
 
     writer = tf.summary.create_file_writer(str(folder))
@@ -154,42 +161,45 @@ def run_folders(results_dir: Path) -> list[Path]:
 
 # ----------------------------------------------------------------------------------- loading
 # Run-level columns, in the order notebooks see them. A comparison is only ever made inside one
-# group: results of different datasets, budgets, precisions or devices are never averaged.
-RUN_COLUMNS = ("arch", "family", "seed", "status", "dataset", "synthetic", "recipe", "budget", "budget_kind",
-               "precision", "device", "mixed_devices", "epochs", "steps", "train_seconds", "compile_seconds",
-               "images_per_second", "best_val_top1", "final_val_top1", "test_top1", "test_top5",
-               "test_top1_final", "train_eval_top1", "gap", "time_to_52", "params", "mmacs",
-               "test_used_for_selection", "resume_count", "batch_size", "versions", "tuning", "error", "updated", "folder")
+# group: results of different datasets, budgets, precisions or devices are never averaged. Inside
+# a group, one row (of the report; one side of `compare`) is one thing trained: the same
+# architecture, recipe and variant (builder options, data options, archive), over seeds.
+RUN_COLUMNS = ("arch", "family", "seed", "status", "diverged_at", "dataset", "synthetic", "recipe", "variant",
+               "config_hash", "budget", "budget_kind", "precision", "device", "mixed_devices", "epochs", "steps",
+               "train_seconds", "compile_seconds", "images_per_second", "best_val_top1", "final_val_top1",
+               "test_top1", "test_top5", "test_top1_final", "train_eval_top1", "gap", "time_to_52", "params",
+               "mmacs", "test_used_for_selection", "sha256_ok", "data_warnings", "resume_count", "batch_size",
+               "versions", "tuning", "error", "updated", "folder")
 GROUP = ["dataset", "budget", "precision", "device"]
+ROW = ["arch", "recipe", "variant"]
+# Fields that older summaries lack, with the value that means "as before".
+_ADDED_FIELDS = {"tuning": None, "diverged_at": None, "variant": "", "config_hash": ""}
+# A summary without one of these cannot be reported; any other field may be absent (written by an
+# older archbench) but, when present, must have its type.
+_NEEDED_FIELDS = {*RUN_COLUMNS, "schema_version", "devices", "versions", "data", "time_to_target"}
+# The history columns the report draws; every present column but `partial` must be numeric.
+_HISTORY_REQUIRED = ("epoch", "step", "train_top1", "val_top1", "train_seconds")
 
 
 def load(results_dir: Path):
     """(runs, histories): one row per run from every summary.json, and one row per epoch.
 
-    Running, interrupted and failed runs are included with their status; an unreadable
-    summary is a row with status 'unreadable'. Nothing is silently dropped.
+    Never raises on a damaged run: a summary.json, config.json or history.csv that cannot be read
+    makes its run a row with status 'unreadable' (whatever the summary told is kept, out of every
+    mean) and its history is left out. One line per problem, naming the file, is in
+    `runs.attrs["warnings"]`. Running, interrupted, failed and diverged runs are rows with their status.
     """
     import pandas as pd
 
-    runs, histories = [], []
+    runs, histories, warnings = [], [], []
     for folder in run_folders(results_dir):
-        record = read_summary(folder)
-        if record is None:
-            runs.append({"folder": str(folder), "status": "unreadable"})
-            continue
-        row = {k: record.get(k) for k in RUN_COLUMNS}
-        versions = record.get("versions") or {}
-        row.update(folder=str(folder), device=", ".join(record.get("devices") or []) or "unknown",
-                   versions=f"TensorFlow {versions.get('tensorflow')}, Keras {versions.get('keras')}, "
-                            f"archbench {versions.get('git_revision') or versions.get('archbench')}",
-                   time_to_52=(record.get("time_to_target") or {}).get("0.52"))
+        row, epochs = _read_run(folder)
         runs.append(row)
-        history_path = folder / "history.csv"
-        if history_path.exists():
-            epochs = pd.read_csv(history_path)
-            for key in ("arch", "seed", "recipe", "budget", "dataset", "precision"):
+        if row["status"] == "unreadable":
+            warnings.append(row["error"])
+        elif epochs is not None:
+            for key in ("arch", "seed", "recipe", "variant", "budget", "dataset", "precision", "device", "status"):
                 epochs[key] = row[key]
-            epochs["device"] = row["device"]
             histories.append(epochs)
     runs_df = pd.DataFrame(runs, columns=list(RUN_COLUMNS))
     for column in ("seed", "epochs", "steps", "params", "resume_count", "batch_size"):
@@ -199,4 +209,123 @@ def load(results_dir: Path):
                    "compile_seconds"):
         runs_df[column] = pd.to_numeric(runs_df[column], errors="coerce").astype("float64")
     history_df = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
-    return runs_df.sort_values(["dataset", "budget", "arch", "recipe", "seed"], ignore_index=True), history_df
+    runs_df = runs_df.sort_values(["dataset", "budget", "arch", "recipe", "variant", "seed"], ignore_index=True)
+    runs_df.attrs["warnings"] = warnings
+    return runs_df, history_df
+
+
+def groups(runs):
+    """(group key as a dict, its runs) for each comparison group (GROUP), sorted. The one place,
+    with `rows`, that decides which runs may be averaged together; runs whose summary could not be
+    read have neither group nor row and are left out (`load` warned about them)."""
+    known = runs.dropna(subset=GROUP + ROW)
+    return [(dict(zip(GROUP, key)), group) for key, group in known.groupby(GROUP, sort=True)]
+
+
+def rows(group):
+    """(row key as a dict, its runs) for each (arch, recipe, variant) of one group, sorted."""
+    known = group.dropna(subset=GROUP + ROW)
+    return [(dict(zip(ROW, key)), runs) for key, runs in known.groupby(ROW, sort=True)]
+
+
+def row_label(arch: str, recipe: str, variant: str | None, *, recipe_always: bool = False) -> str:
+    """How a row is named: 'original (post recipe) [augment=none]'; the paper recipe is implied
+    unless `recipe_always`."""
+    text = arch + (f" ({recipe} recipe)" if recipe_always or recipe != "paper" else "")
+    return text + (f" [{variant}]" if isinstance(variant, str) and variant else "")
+
+
+class _Unreadable(Exception):
+    """One line naming the file and what is wrong with it."""
+
+
+def _read_run(folder: Path):
+    """(run row, history frame or None); the row's status is 'unreadable' when a file is damaged."""
+    row: dict[str, Any] = {"folder": str(folder), **_identity_from_path(folder)}
+    try:
+        record = _read_record(folder)
+        row.update(_summary_row(record, folder))
+        _read_json_object(folder / "config.json", "config", missing_ok=True)
+        return row, _read_history(folder / "history.csv")
+    except _Unreadable as problem:
+        return {**row, "status": "unreadable", "error": str(problem)}, None
+
+
+def _identity_from_path(folder: Path) -> dict[str, Any]:
+    # <arch>/seed-<s>: enough to name a run whose summary cannot be read.
+    seed = folder.name.removeprefix("seed-")
+    return {"arch": folder.parent.name, "seed": int(seed)} if seed.isdigit() else {}
+
+
+def _read_json_object(path: Path, what: str, missing_ok: bool = False) -> dict[str, Any] | None:
+    import json
+
+    try:
+        value = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise _Unreadable(f"{path}: missing")
+    except OSError as error:
+        raise _Unreadable(f"{path}: cannot be read ({error.strerror or error})")
+    except json.JSONDecodeError as error:
+        raise _Unreadable(f"{path}: not valid JSON ({error.msg}: line {error.lineno} column {error.colno})")
+    except (ValueError, RecursionError) as error:  # not UTF-8 text; nested too deep
+        raise _Unreadable(f"{path}: not valid JSON ({type(error).__name__})")
+    if not isinstance(value, dict):
+        raise _Unreadable(f"{path}: a JSON {type(value).__name__} where a {what} object was expected")
+    return value
+
+
+def _read_record(folder: Path) -> dict[str, Any]:
+    """summary.json, checked against SUMMARY_SCHEMA; fields added since it was written get the
+    value that means 'as before' (and the folder name's hash for config_hash)."""
+    path = folder / "summary.json"
+    record = _read_json_object(path, "summary")
+    tag = folder.parent.parent.name  # <recipe>-<budget>[-<hash>]
+    canonical_tag = f"{record.get('recipe')}-{record.get('budget')}"
+    old_hash = tag.removeprefix(canonical_tag + "-") if tag.startswith(canonical_tag + "-") else ""
+    added = dict(_ADDED_FIELDS, config_hash=old_hash)
+    if "variant" not in record and added["config_hash"]:
+        added["variant"] = f"config {added['config_hash']}"  # a non-canonical run from before variants
+    record = {**added, **record}
+    tolerated = {f"missing {k}" for k in SUMMARY_SCHEMA if k not in _NEEDED_FIELDS}
+    problems = [p for p in validate_summary(record) if p not in tolerated and not p.startswith("unknown field")]
+    if problems:
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise _Unreadable(f"{path}: not a valid summary ({'; '.join(problems[:3])}{more})")
+    return record
+
+
+def _summary_row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
+    row = {k: record.get(k) for k in RUN_COLUMNS}
+    versions = record.get("versions") or {}
+    data = record.get("data") or {}
+    row.update(folder=str(folder), device=", ".join(map(str, record.get("devices") or [])) or "unknown",
+               versions=f"TensorFlow {versions.get('tensorflow')}, Keras {versions.get('keras')}, "
+                        f"archbench {versions.get('git_revision') or versions.get('archbench')}",
+               time_to_52=(record.get("time_to_target") or {}).get("0.52"),
+               sha256_ok=data.get("sha256_ok"), data_warnings=list(data.get("warnings") or []))
+    return row
+
+
+def _read_history(path: Path):
+    """history.csv as a frame (None when the run has none yet)."""
+    import pandas as pd
+
+    if not path.exists():
+        return None
+    try:
+        epochs = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        reason = "empty" if isinstance(error, pd.errors.EmptyDataError) else type(error).__name__
+        raise _Unreadable(f"{path}: not a readable history ({reason})")
+    missing = [c for c in _HISTORY_REQUIRED if c not in epochs.columns]
+    if missing:
+        raise _Unreadable(f"{path}: not a readable history (no column {', '.join(missing)})")
+    for column in (c for c in HISTORY_COLUMNS if c in epochs.columns and c != "partial"):
+        try:
+            epochs[column] = pd.to_numeric(epochs[column])
+        except (ValueError, TypeError):
+            raise _Unreadable(f"{path}: not a readable history (non-numeric {column})")
+    return epochs

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 import architectures
-from benchmarks import checkpoint, environment, results
+from benchmarks import backends, checkpoint, environment, feed, models, results
 from benchmarks.config import Budget, Recipe, RunConfig
 from benchmarks.storage import Claim
 
@@ -41,13 +41,18 @@ class BudgetReached(Exception):
     """Raised by the step callback before the first step past the budget."""
 
 
+class Diverged(Exception):
+    """The training loss became NaN or infinite: a result about the recipe, recorded as such."""
+
+
 class Interrupted(BaseException):
     """SIGTERM or SIGINT arrived; the run has been checkpointed. A BaseException, like
-    KeyboardInterrupt, so that `except Exception` (keras-tuner's trial loop) cannot swallow it."""
+    KeyboardInterrupt, so that `except Exception` (keras-tuner's trial loop) cannot swallow it.
+    `at_once`: a second Ctrl-C, raised wherever the loop was; the last checkpoint on disk stands."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int, at_once: bool = False):
         super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+        self.signum, self.at_once = signum, at_once
 
 
 # ------------------------------------------------------------------------------------- signals
@@ -59,7 +64,7 @@ def install_signal_handlers() -> None:
 
     def handler(signum, _frame):
         if _SIGNAL["received"] is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+            raise Interrupted(signum, at_once=True)  # a second Ctrl-C: stop now, without a checkpoint
         _SIGNAL["received"] = signum
 
     signal.signal(signal.SIGTERM, handler)
@@ -113,38 +118,52 @@ class State:
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     segments: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
+    @classmethod
+    def from_dict(cls, values: Any) -> "State":
+        """The state a checkpoint holds; CheckpointError for unknown or missing fields or wrong types."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if not isinstance(values, dict) or set(values) - set(fields):
+            raise checkpoint.CheckpointError(f"its state has unknown fields "
+                                             f"({sorted(set(values) - set(fields)) if isinstance(values, dict) else values!r})")
+        numbers = ("sequence", "epoch", "step_in_epoch", "step")
+        if any(not isinstance(values.get(k, 0), int) or values.get(k, 0) < 0 for k in numbers):
+            raise checkpoint.CheckpointError("its state's counters are not non-negative integers")
+        return cls(**values)
+
     def used(self, budget: Budget, total: int | None) -> float:
         """Share of the budget spent, 0..1+."""
         return self.train_seconds / budget.amount if total is None else self.step / total
 
 
-# ------------------------------------------------------------------------------- the model
-def compile_model(arch: str, num_classes: int, recipe: Recipe, *, jit: bool, hparams=(),
-                  input_shape=(32, 32, 3), learning_rate: float = 0.0) -> keras.Model:
-    """The registry's model, compiled the one way every command trains it (the runner, `speed`,
-    the tuner): the recipe's optimizer, sparse cross-entropy on probabilities, top-1/top-5."""
-    model = architectures.build(arch, num_classes=num_classes, input_shape=tuple(input_shape),
-                                weight_decay=recipe.weight_decay, **dict(hparams))
-    if recipe.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov)
-    else:
-        optimizer = keras.optimizers.Adam(learning_rate)
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1"),
-                           keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
-                  jit_compile=jit)
-    return model
-
-
 # --------------------------------------------------------------------------- the step callback
 class _StepControl(keras.callbacks.Callback):
-    """Acts at each step's begin: see the module docstring."""
+    """Acts at each step's begin (see the module docstring); watches the loss at step end.
+
+    The loss check runs on Keras' callback thread pool (`async_safe`), so reading the loss never
+    makes the main thread wait for the device; a non-finite loss is acted on at the next step
+    begin, and recorded with the step it belongs to. Keras' `TerminateOnNaN` would read the loss
+    on the main thread after every step (a device sync) and record nothing about where.
+    """
+
+    async_safe = True
 
     def __init__(self, run: "Run"):
         super().__init__()
         self.run = run
         self.last: float | None = None
         self.restore_metrics: dict[str, np.ndarray] | None = None
+        self.first_step = run.state.step  # global step before this `fit` call's first batch
+        self.diverged: dict[str, Any] | None = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        loss = float(np.asarray(loss))  # waits for this step on a worker thread, not the main one
+        if not math.isfinite(loss):
+            step = self.first_step + batch + 1
+            if self.diverged is None or step < self.diverged["step"]:
+                self.diverged = {"epoch": self.run.state.epoch + 1, "step": step, "loss": str(loss)}
 
     def on_epoch_end(self, epoch, logs=None):
         self.charge(time.perf_counter())  # the last step; what `fit` does after it is not training
@@ -159,6 +178,8 @@ class _StepControl(keras.callbacks.Callback):
         self.charge(now)
         run = self.run
         _check_signal()
+        if self.diverged is not None:
+            raise Diverged
         if run.state.used(run.config.budget, run.total) >= 1.0:
             raise BudgetReached
         if time.monotonic() - run.last_checkpoint >= run.config.checkpoint_every_minutes * 60:
@@ -200,20 +221,16 @@ class Run:
 
     # --------------------------------------------------------------------------------- setup
     def build(self) -> None:
-        import tensorflow as tf
-
         keras.utils.set_random_seed(self.config.seed)
-        tf.config.experimental.enable_op_determinism()
+        backends.deterministic_ops()
         keras.mixed_precision.set_global_policy(self.config.precision)
         scope = self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+        info = self.splits.info
         with scope:
-            model = compile_model(self.config.arch, self.splits.info.num_classes, self.config.recipe,
-                                  jit=self.config.jit, hparams=self.config.hparams,
-                                  input_shape=self.splits.arrays["x_train"].shape[1:])
-            # Create optimizer slots and metric accumulators now, so a checkpoint can fill them
-            # (Keras builds them lazily on the first step, which is after restoring).
-            x = np.zeros((1, *self.splits.arrays["x_train"].shape[1:]), np.float32)
-            model._symbolic_build(data_batch=(x, np.zeros((1,), np.int64)))
+            model = models.compile_model(self.config.arch, info.num_classes, self.config.recipe,
+                                         pixels=self.splits.pixels(), mean=info.mean, std=info.std,
+                                         jit=self.config.jit, hparams=self.config.hparams)
+            models.build_state(model)
         self.model = model
 
     def current_lr(self) -> float:
@@ -225,7 +242,7 @@ class Run:
         trains the run: host, device, where it started). True when it resumed."""
         self.build()
         resumed = self.restore()
-        segment = {"host": socket.gethostname(), "pid": os.getpid(), "device": environment.device(),
+        segment = {"host": socket.gethostname(), "pid": os.getpid(), "device": backends.device(),
                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_step": self.state.step}
         self.state.segments.append(segment)
         if self.chief:
@@ -235,15 +252,21 @@ class Run:
 
     def restore(self) -> bool:
         """Continue from the newest readable checkpoint; False when there is none."""
-        loaded = checkpoint.load_latest(self.folder / "checkpoints", log=self.log)
-        if loaded is None:
+        restored = {}
+
+        def fits(meta, arrays):  # checks everything, then assigns: see checkpoint.restore
+            state = State.from_dict(meta.get("state"))
+            restored.update(best=checkpoint.restore(self.model, meta, arrays), state=state, arrays=arrays)
+
+        if checkpoint.load_latest(self.folder / "checkpoints", log=self.log, fits=fits) is None:
             return False
-        meta, arrays = loaded
-        self.best_weights = checkpoint.restore(self.model, meta, arrays)
-        self.state = State(**meta["state"])
-        self._pending_metrics = arrays if self.state.step_in_epoch else None
-        self.log(f"{self._who()}: resuming from checkpoint {self.state.sequence} (epoch "
-                 f"{self.state.epoch + 1}, step {self.state.step_in_epoch} of it)")
+        self.best_weights, self.state = restored["best"], restored["state"]
+        self._pending_metrics = restored["arrays"] if self.state.step_in_epoch else None
+        if self.state.budget_done:
+            self.log(f"{self._who()}: training finished before the last stop; evaluating it")
+        else:
+            self.log(f"{self._who()}: resuming from checkpoint {self.state.sequence} (epoch "
+                     f"{self.state.epoch + 1}, step {self.state.step_in_epoch} of it)")
         return True
 
     # ---------------------------------------------------------------------------------- loop
@@ -257,18 +280,21 @@ class Run:
         control = _StepControl(self)
         control.restore_metrics, self._pending_metrics = self._pending_metrics, None
         started_step, started_seconds = state.step, state.train_seconds
-        data = self.splits.train(state.epoch, skip_batches=state.step_in_epoch)
-        if self.strategy is not None:
-            data = data.with_options(_autoshard_off())
+        x, y = self.splits.train(state.epoch, skip_batches=state.step_in_epoch)
         try:
-            self.model.fit(data, epochs=state.epoch + 1, initial_epoch=state.epoch, verbose=0,
-                           shuffle=False, callbacks=[control])
+            self.model.fit(**feed.fit_arguments(x, y, self.config.data.batch_size), epochs=state.epoch + 1,
+                           initial_epoch=state.epoch, verbose=0, shuffle=False, callbacks=[control])
             epoch_ended = True
-        except BudgetReached:
+        except (BudgetReached, Diverged):
             epoch_ended = False
-        except Interrupted:
-            self.save_checkpoint()
+        except Interrupted as stopped:
+            if not stopped.at_once:
+                self.save_checkpoint()
             raise
+        if control.diverged is not None:
+            state.diverged_at = control.diverged
+            raise Diverged(f"loss became {control.diverged['loss']} at epoch {control.diverged['epoch']}, "
+                           f"step {control.diverged['step']}")
         if self.state.used(self.config.budget, self.total) >= 1.0:
             state.budget_done = True
         elif not epoch_ended:
@@ -290,12 +316,12 @@ class Run:
                "budget_used": min(state.used(self.config.budget, self.total), 1.0),
                "train_eval_top1": None}
         every = self.config.train_eval_every
-        if every and (state.epoch + 1) % every == 0 and not state.budget_done:
+        if every and self.splits.info.sizes.get("train_eval") and (state.epoch + 1) % every == 0 and not state.budget_done:
             row["train_eval_top1"] = self.evaluate("train_eval")["top1"]
         state.history.append(row)
         if state.best_val_top1 is None or val["top1"] > state.best_val_top1:
             state.best_val_top1, state.best_epoch = val["top1"], state.epoch + 1
-            self.best_weights = [np.array(w) for w in self.model.get_weights()]
+            self.best_weights = models.get_weights(self.model)
         if not partial:
             state.epoch, state.step_in_epoch = state.epoch + 1, 0
         self.save_checkpoint()
@@ -308,23 +334,26 @@ class Run:
 
     def evaluate(self, split: str) -> dict[str, float]:
         started = time.perf_counter()
-        logs = self.model.evaluate(self.splits.evaluation(split), verbose=0, return_dict=True)
+        x, y = self.splits.evaluation(split)
+        logs = self.model.evaluate(**feed.fit_arguments(x, y, max(self.config.data.batch_size, 256)), verbose=0,
+                                   return_dict=True)
         self.state.eval_seconds += time.perf_counter() - started
         return {k: float(v) for k, v in logs.items()}
 
     # ----------------------------------------------------------------------------- the end
     def final_metrics(self) -> dict[str, Any]:
         """Train-eval and test with the final weights, then test with the best-on-val weights."""
-        final_weights = self.model.get_weights()
-        out = {"train_eval_top1": self.evaluate("train_eval")["top1"]}
-        final_val = self.state.history[-1]["val_top1"]
-        out["gap"] = out["train_eval_top1"] - final_val
+        final_weights = models.get_weights(self.model)
+        out = {"train_eval_top1": None, "gap": None}
+        if self.splits.info.sizes.get("train_eval"):  # --train-eval-size 0: no gap measured
+            out["train_eval_top1"] = self.evaluate("train_eval")["top1"]
+            out["gap"] = out["train_eval_top1"] - self.state.history[-1]["val_top1"]
         test_final = self.evaluate("test")
         out.update(test_top1_final=test_final["top1"], test_top5_final=test_final["top5"])
         if self.best_weights is not None and self.state.best_epoch != len(self.state.history):
-            self.model.set_weights(self.best_weights)
+            models.set_weights(self.model, self.best_weights)
             test_best = self.evaluate("test")
-            self.model.set_weights(final_weights)
+            models.set_weights(self.model, final_weights)
         else:
             test_best = test_final
         out.update(test_top1=test_best["top1"], test_top5=test_best["top5"])
@@ -335,7 +364,7 @@ class Run:
         if not self.chief:
             return
         started = time.perf_counter()
-        self.state.sequence += 1
+        self.state.sequence = checkpoint.next_number(self.folder / "checkpoints", self.state.sequence)
         checkpoint.save(self.folder / "checkpoints", self.model, dataclasses.asdict(self.state),
                         self.best_weights)
         self.state.checkpoint_seconds += time.perf_counter() - started
@@ -389,6 +418,7 @@ class Run:
             "time_to_target": time_to_target(state.history),
             "params": architectures.trainable_params(model) if model is not None else None,
             "mmacs": architectures.macs(model) / 1e6 if model is not None else None,
+            "backend": keras.backend.backend(),
             "resume_count": max(len(state.segments) - 1, 0), "segments": state.segments,
             "devices": sorted(set(devices)), "mixed_devices": len(set(devices)) > 1,
             "precision": config.precision, "jit": config.jit, "strategy": config.strategy,
@@ -417,12 +447,3 @@ def _hms(seconds: float) -> str:
         return "--:--:--"
     seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-def _autoshard_off():
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    # Every worker builds the same (seed, epoch) order; sharding by data keeps batches disjoint.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return options

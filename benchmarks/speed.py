@@ -1,9 +1,9 @@
 """`speed`: training and inference throughput per architecture, without training to convergence.
 
-The model part runs on any Keras backend and is fed a fixed batch already in memory (no input
-pipeline), so it measures compute; the input pipeline (tf.data with augmentation, no model) is
-measured on its own, and the two together say whether an architecture is input-bound. This is why
-GPU checks can run it on the JAX backend, where TensorFlow is absent (the pipeline is then skipped).
+The model part runs on any Keras backend and trains exactly as the runner does: pixels on the
+device, a plan per image from the host, augmentation inside the compiled step. The host side of
+the input path (drawing and slicing plans) is measured on its own, and the two together say
+whether an architecture is input-bound. Nothing here needs TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 import architectures
 from benchmarks.config import RECIPES, Budget, DataConfig
-from benchmarks.runner import compile_model
+from benchmarks import backends, feed, models
 
 # Dense peak TFLOP/s per GPU (fp32, bf16/fp16 tensor cores), from the vendors' datasheets, no
 # sparsity; matched against the device name. Give another with --peak-tflops.
@@ -47,22 +47,9 @@ class SpeedConfig:
     peak_tflops: float | None = None  # the device's peak, when it is not in PEAK_TFLOPS
 
 
-def device_name() -> str:
-    if keras.backend.backend() == "jax":
-        import jax
-
-        device = jax.devices()[0]
-        return f"{device.platform.upper()}: {device.device_kind}"
-    from benchmarks.environment import device
-
-    return device()
-
-
-def resolve(config: SpeedConfig, device: str) -> SpeedConfig:
-    """Fill the automatic choices: bf16 and XLA on GPUs (and XLA on JAX), float32 on the CPU."""
-    gpu = device.startswith("GPU")
-    precision = ("mixed_bfloat16" if gpu else "float32") if config.precision == "auto" else config.precision
-    jit = (gpu or keras.backend.backend() == "jax") if config.jit is None else config.jit
+def resolve(config: SpeedConfig) -> SpeedConfig:
+    """Fill the automatic choices as `run` does (see backends.resolve_precision)."""
+    precision, jit = backends.resolve_precision(config.precision, config.jit)
     return dataclasses.replace(config, precision=precision, jit=jit)
 
 
@@ -86,36 +73,38 @@ def _timed(fn) -> float:
     return time.perf_counter() - started
 
 
-def _feed(x, y, steps: int):
-    """A fixed batch repeated `steps` times, on the backend's fastest path."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        from benchmarks.data import options
-
-        feed = tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(2).with_options(options())
-        return {"x": feed, "steps_per_epoch": steps}
-    return {"x": np.concatenate([x] * steps), "y": np.concatenate([y] * steps), "batch_size": len(x)}
+def _inputs(batch_size: int, steps: int, num_classes: int, pool: int, seed: int = 0):
+    """`steps` batches of plans over a pool of `pool` random images, augmented as in training."""
+    rows = np.resize(np.arange(pool), steps * batch_size)
+    plan = feed.epoch_plan(rows, seed, 0, batch_size, "standard", (32, 32))
+    labels = np.random.default_rng(seed).integers(0, num_classes, len(plan["order"]))
+    return feed.model_inputs(plan), labels
 
 
 def measure(arch: str, config: SpeedConfig) -> dict[str, Any]:
-    """Training and inference images/s of one architecture (median over repeats)."""
+    """Training and inference images/s of one architecture (median over repeats), with the device
+    feed inside the step exactly as the runner trains it (pixels on the device, augmentation in
+    the step), so the figure is the model's, not the host's."""
     keras.mixed_precision.set_global_policy(config.precision)
     keras.utils.set_random_seed(0)
-    model = compile_model(arch, config.num_classes, RECIPES["paper"], jit=config.jit, learning_rate=1e-3)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(config.batch_size, 32, 32, 3)).astype(np.float32)
-    y = rng.integers(0, config.num_classes, config.batch_size)
-    compile_seconds = _timed(lambda: model.fit(**_feed(x, y, config.warmup), epochs=1, verbose=0, shuffle=False))
-    train = [config.steps * config.batch_size /
-             _timed(lambda: model.fit(**_feed(x, y, config.steps), epochs=1, verbose=0, shuffle=False))
-             for _ in range(config.repeats)]
-    predict = _feed(x, y, config.steps)
-    predict_args = {"x": predict["x"], "steps": predict.get("steps_per_epoch")} if "steps_per_epoch" in predict \
-        else {"x": predict["x"], "batch_size": predict["batch_size"]}
-    model.predict(**{**predict_args, **({"steps": 1} if "steps" in predict_args else {})}, verbose=0)  # warm-up
-    infer = [config.steps * config.batch_size / _timed(lambda: model.predict(**predict_args, verbose=0))
-             for _ in range(config.repeats)]
+    pool = max(config.batch_size * 4, 1024)
+    pixels = np.random.default_rng(0).integers(0, 256, (pool, 32, 32, 3), dtype=np.uint8)
+    model = models.compile_model(arch, config.num_classes, RECIPES["paper"], pixels=pixels, mean=(0.5,) * 3,
+                                 std=(0.25,) * 3, jit=config.jit, learning_rate=1e-3)
+
+    def fit(steps):
+        x, y = _inputs(config.batch_size, steps, config.num_classes, pool)
+        return _timed(lambda: model.fit(**feed.fit_arguments(x, y, config.batch_size), epochs=1, verbose=0,
+                                        shuffle=False))
+
+    def predict(steps):
+        x, _ = _inputs(config.batch_size, steps, config.num_classes, pool)
+        return _timed(lambda: model.predict(x, batch_size=config.batch_size, verbose=0))
+
+    compile_seconds = fit(config.warmup)
+    train = [config.steps * config.batch_size / fit(config.steps) for _ in range(config.repeats)]
+    predict(1)  # warm-up
+    infer = [config.steps * config.batch_size / predict(config.steps) for _ in range(config.repeats)]
     macs = architectures.macs(model)
     keras.mixed_precision.set_global_policy("float32")
     return {"arch": arch, "batch_size": config.batch_size, "precision": config.precision, "jit": bool(config.jit),
@@ -127,23 +116,19 @@ def measure(arch: str, config: SpeedConfig) -> dict[str, Any]:
             "infer_gflops": gflops(statistics.median(infer), macs, training=False)}
 
 
-def pipeline_rate(batch_size: int, augment: str = "standard") -> float | None:
-    """Images/s of the tf.data training pipeline alone (synthetic CIFAR-sized images); None
-    without TensorFlow (the JAX GPU machine)."""
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        return None
+def pipeline_rate(batch_size: int, augment: str = "standard") -> float:
+    """Images/s the host side of the input path delivers (plans drawn and sliced into batches,
+    CIFAR-sized epochs); every backend has it, since the pixels never pass through the host."""
     from benchmarks import data
 
-    config = DataConfig(dataset="synthetic", synthetic_train=8_000, synthetic_test=100, val_size=0,
+    config = DataConfig(dataset="synthetic", synthetic_train=50_000, synthetic_test=100, val_size=0,
                         select_on="test", batch_size=batch_size, augment=augment, train_eval_size=0)
-    return data.pipeline_throughput(data.load_splits(config), batches=40)
+    return data.host_rate(data.load_splits(config))
 
 
 def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
-    device = device_name()
-    config = resolve(config, device)
+    device = backends.device()
+    config = resolve(config)
     device_peak = peak(device, config.precision, config.peak_tflops)
     pipeline = pipeline_rate(config.batch_size)
     budget = Budget.parse(config.budget) if config.budget else None
@@ -151,8 +136,7 @@ def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
     for arch in archs:
         row = measure(arch, config)
         row["train_peak_share"] = row["train_gflops"] / (device_peak * 1e3) if device_peak else None
-        row["verdict"] = ("unknown (no pipeline measured)" if pipeline is None else
-                          "input-bound" if pipeline < INPUT_BOUND_MARGIN * row["train_images_per_second"]
+        row["verdict"] = ("input-bound" if pipeline < INPUT_BOUND_MARGIN * row["train_images_per_second"]
                           else "compute-bound")
         if budget is not None:
             row["epochs_in_budget"] = _epochs_in(budget, row["train_images_per_second"], config)

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from benchmarks import results
+from benchmarks import backends, results
 from benchmarks.config import RECIPES, ConfigError, RunConfig
-from benchmarks.data import check_available, load_splits
-from benchmarks.runner import Interrupted, Run, _hms
+from benchmarks.data import check_available, load_splits, train_size
+from benchmarks.runner import Diverged, Interrupted, Run, _hms
 from benchmarks.storage import Claim, read_json, write_json
 
 
@@ -43,26 +43,24 @@ def _splits(data_config):
     return load_splits(data_config)
 
 
-def configure_runtime(deterministic: bool) -> None:
-    """Bitwise-repeatable training on the CPU needs one thread per op: measured here, TF's
-    multi-threaded gradient kernels (oneDNN and Eigen) sum in a thread-dependent order even with
-    `enable_op_determinism()`, so two identical runs drift apart in the 6th digit after a few
-    steps. Must run before TensorFlow executes its first op."""
-    if deterministic:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
 def make_strategy(name: str):
-    """(strategy or None, is_chief)."""
+    """(TensorFlow strategy or None, is_chief). On JAX, `mirrored` is keras.distribution's
+    DataParallel over every local device (set globally; the batch is split across devices)."""
     if name == "default":
         return None, True
-    import tensorflow as tf
+    backend = backends.current()
+    if name == "mirrored" and backend == "tensorflow":
+        import tensorflow as tf
 
-    if name == "mirrored":
         return tf.distribute.MirroredStrategy(), True
+    if name == "mirrored" and backend == "jax":
+        import keras
+
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        return None, True
+    if name == "mirrored":
+        raise ConfigError("--strategy mirrored needs the tensorflow or jax backend (keras.distribution "
+                          "does not cover torch)")
     # Tried with two workers on 127.0.0.1 (TF_CONFIG): Keras 3.15's fit fails at its first step under
     # MultiWorkerMirroredStrategy ("Attempt to convert a value (PerReplica ...) to a Tensor").
     # A known upstream gap since TF 2.16 moved to Keras 3 (keras-team/keras#20585, still open;
@@ -76,8 +74,7 @@ def run_all(configs: list[RunConfig], results_dir: Path, *, restart: bool = Fals
             chief: bool = True, verbose: int = 1, log: Callable[[str], None] = print) -> list[dict]:
     """Run (or resume, or skip) each config; returns one row per run for the closing table."""
     results_dir = Path(results_dir)
-    for data_config in {c.data for c in configs}:
-        check_available(data_config)
+    configs = prepare(configs)
     rows = []
     for config in configs:
         rows.append(run_one(config, results_dir, restart=restart, strategy=strategy, chief=chief,
@@ -85,12 +82,27 @@ def run_all(configs: list[RunConfig], results_dir: Path, *, restart: bool = Fals
     return rows
 
 
+def prepare(configs: list[RunConfig]) -> list[RunConfig]:
+    """Check every config against its data before any run starts (a missing or corrupt dataset,
+    a split or batch too large for it, a budget that could never finish: ConfigError, exit 2),
+    and complete each run's identity with the digest of the data it will train on."""
+    digests = {}
+    for data_config in dict.fromkeys(c.data for c in configs):
+        digests[data_config] = check_available(data_config)
+    for config in configs:
+        config.budget.check_ceiling(train_size(config.data), config.data.batch_size)
+    return [dataclasses.replace(c, data_digest=digests[c.data]) for c in configs]
+
+
+FINISHED = ("complete", "diverged")  # re-running the same command does not train these again
+
+
 def run_one(config: RunConfig, results_dir: Path, *, restart: bool = False, strategy=None,
             chief: bool = True, verbose: int = 1, log: Callable[[str], None] = print) -> dict:
     folder = results_dir / config.relative_dir()
     existing = results.read_summary(folder)
-    if existing and existing.get("status") == "complete" and not restart:
-        return _row(config, "skipped (complete)", existing)
+    if isinstance(existing, dict) and existing.get("status") in FINISHED and not restart:
+        return _row(config, f"skipped ({existing['status']})", existing)
     claim = Claim(folder)
     if not claim.acquire():
         return _row(config, "skipped (claimed by another worker)", existing)
@@ -106,46 +118,67 @@ def run_one(config: RunConfig, results_dir: Path, *, restart: bool = False, stra
 
 
 def _train(config, folder, claim, strategy, chief, verbose, log) -> dict:
-    _check_config(folder, config)
+    who = f"{config.arch} seed {config.seed}"
+    try:
+        _check_config(folder, config)
+    except ConfigError as error:  # the folder is another run's: record nothing in it
+        log(f"{who}: FAILED: {error}")
+        return _row(config, "failed", {"error": str(error)})
     splits = _splits(config.data)
     for warning in splits.info.warnings:
         log(f"warning: {warning}")
     run = Run(config, folder, splits, claim=claim, strategy=strategy, chief=chief, log=log, verbose=verbose)
-    resumed = run.start()
-    if not resumed and verbose:
-        log(f"{config.arch} seed {config.seed}: training {config.budget} -> {folder}")
     try:
+        resumed = run.start()  # building and restoring can fail too: inside the try
+        if not resumed and verbose:
+            log(f"{who}: training {config.budget} -> {folder}")
         run.train()
         record = run.summary("complete", final=run.final_metrics())
     except Interrupted as signal_:
         if chief:
             results.write_summary(folder, run.summary("interrupted", error=f"stopped by {signal_}"))
-        log(f"{config.arch} seed {config.seed}: {signal_} received; checkpoint written at step "
-            f"{run.state.step}. Run the same command again to resume.")
+        if signal_.at_once:
+            log(f"{who}: stopped at once by a second {signal_}; the last checkpoint on disk (step "
+                f"{run.state.step} or earlier) is kept. Run the same command again to resume.")
+        else:
+            log(f"{who}: {signal_} received; checkpoint written at step {run.state.step}. "
+                f"Run the same command again to resume.")
         raise
+    except Diverged as diverged:  # a result about the recipe: recorded, never retrained
+        record = run.summary("diverged", error=str(diverged))
+        log(f"{who}: DIVERGED: {diverged}")
     except Exception as error:  # one failed run must not stop the suite; it is recorded
+        message = f"{type(error).__name__}: {error}".splitlines()[0][:500]
         if chief:
-            results.write_summary(folder, run.summary("failed", error=f"{type(error).__name__}: {error}"))
-        log(f"{config.arch} seed {config.seed}: FAILED: {type(error).__name__}: {error}")
-        return _row(config, "failed", run.summary("failed"))
+            results.write_summary(folder, run.summary("failed", error=message))
+        log(f"{who}: FAILED: {message}")
+        return _row(config, "failed", {"error": message})
     if chief:
         results.write_summary(folder, record)
         results.write_history(folder, run.state.history)
-    return _row(config, "complete", record)
+    return _row(config, record["status"], record)
 
 
 def _check_config(folder: Path, config: RunConfig) -> None:
     """A folder belongs to one config: refuse to mix another into it (a hash collision)."""
     path = folder / "config.json"
-    wanted = {k: v for k, v in config.to_dict().items() if k not in _NOT_RESULT_CHANGING}
-    if path.exists():
-        held = {k: v for k, v in read_json(path).items() if k not in _NOT_RESULT_CHANGING}
-        held["data"] = {k: v for k, v in held["data"].items() if k != "data_dir"}
-        mine = {**wanted, "data": {k: v for k, v in wanted["data"].items() if k != "data_dir"}}
-        if held != mine:
-            raise ConfigError(f"{folder} holds a run of another configuration; use another --results-dir")
-    else:
+    try:
+        held = read_json(path)
+    except FileNotFoundError:
+        held = None
+    except (OSError, ValueError):  # torn before it was ever renamed in? rewritten below
+        held = None
+    if not isinstance(held, dict) or not isinstance(held.get("data"), dict):
         write_json(path, config.to_dict())
+        return
+    if _result_changing(held) != _result_changing(config.to_dict()):
+        raise ConfigError(f"{folder} holds a run of another configuration; use another --results-dir")
+
+
+def _result_changing(record: dict) -> dict:
+    out = {"data_digest": "", **{k: v for k, v in record.items() if k not in _NOT_RESULT_CHANGING}}
+    out["data"] = {k: v for k, v in record["data"].items() if k != "data_dir"}
+    return out
 
 
 _NOT_RESULT_CHANGING = ("jit", "strategy", "checkpoint_every_minutes", "train_eval_every", "deterministic", "tuning")
@@ -163,4 +196,5 @@ def _row(config: RunConfig, status: str, record: dict | None) -> dict:
     record = record or {}
     return {"arch": config.arch, "recipe": config.recipe.name, "seed": config.seed, "status": status,
             "epochs": record.get("epochs"), "best val top-1": record.get("best_val_top1"),
-            "test top-1": record.get("test_top1"), "train time": _hms(record.get("train_seconds"))}
+            "test top-1": record.get("test_top1"), "train time": _hms(record.get("train_seconds")),
+            "error": record.get("error") or ""}

@@ -3,14 +3,18 @@
 Trials go through the runner's training loop (data pipeline, budget-aware schedule, checkpoints,
 measurements): a keras-tuner `Tuner` whose `run_trial` trains one `Run` and returns its best
 validation top-1 (never the test set). The search lives in
-`<results-dir>/tuning/<dataset>/<arch>-<tuner>-<budget>/` (keras-tuner's project, `overwrite=False`,
-so re-running the same command continues it); each trial's run folder holds its own checkpoints, so
-a trial interrupted mid-way is resumed by its retry rather than lost.
+`<results-dir>/tuning/<dataset>/<arch>-<tuner>-<budget>[-<hash>]/` (keras-tuner's project,
+`overwrite=False`, so re-running the same command continues it); the hash appears, as in run
+folders, when anything else that changes a trial differs from the canonical search (data options,
+seed, recipe, data that is not the published set), so a corrected command starts a fresh search.
+Each trial's run folder holds its own checkpoints, so a trial interrupted mid-way is resumed by its
+retry rather than lost, and a trial that failed is retried by the next run of the same command.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -25,10 +29,37 @@ from benchmarks.storage import Claim, atomic_write, read_json, write_json
 TUNERS = ("hyperband", "bayesian", "random")
 TUNABLE = {"original": original}  # architectures with a search space
 HYPERBAND_MAX_EPOCHS = 9  # hyperband's rungs; a trial gets budget * tuner/epochs / this
+DEFAULT_RECIPE = "post"  # the canonical search's base recipe (the blog post's own)
+FAILURES_IN_A_ROW = 3  # trials failing one after another before the search stops (keras-tuner's default)
 
 
-def search_dir(results_dir: Path, data: DataConfig, arch: str, tuner: str, budget: Budget) -> Path:
-    return Path(results_dir) / "tuning" / data.name / f"{arch}-{tuner}-{budget}"
+class SearchFailed(Exception):
+    """Trials failed (the message says how many and why); re-running the same command retries them."""
+
+
+# ------------------------------------------------------------------------------------- identity
+def differences(data: DataConfig, arch: str, budget: Budget, recipe: str = DEFAULT_RECIPE,
+                data_digest: str = "") -> dict[str, Any]:
+    """What changes this search's trials and is not in its readable folder name (dataset and
+    labels, arch, tuner and budget are): the run identity of its trials' common base
+    (`RunConfig.differences`), plus the seed and the recipe, which a run folder names elsewhere."""
+    base = RECIPES[recipe]
+    # Every trial sets batch size and augmentation from its own point and the recipe: not identity.
+    trial_data = dataclasses.replace(data, batch_size=base.batch_size, augment=base.augment)
+    diffs = RunConfig(arch=arch, data=trial_data, recipe=base, budget=budget, data_digest=data_digest).differences()
+    if data.seed:
+        diffs["seed"] = data.seed
+    if recipe != DEFAULT_RECIPE:
+        diffs["recipe"] = recipe
+    return diffs
+
+
+def search_dir(results_dir: Path, data: DataConfig, arch: str, tuner: str, budget: Budget,
+               recipe: str = DEFAULT_RECIPE, data_digest: str = "") -> Path:
+    """`tuning/<dataset>/<arch>-<tuner>-<budget>[-<hash>]`, hashed the way run folders are."""
+    diffs = differences(data, arch, budget, recipe, data_digest)
+    suffix = hashlib.sha256(json.dumps(diffs, sort_keys=True, default=str).encode()).hexdigest()[:8] if diffs else ""
+    return Path(results_dir) / "tuning" / data.name / f"{arch}-{tuner}-{budget}{'-' + suffix if suffix else ''}"
 
 
 def best_path(results_dir: Path, dataset_name: str, arch: str = "original") -> Path:
@@ -68,6 +99,12 @@ def _base_tuner():
     return kt.Tuner
 
 
+def _keras_tuner_fatal():
+    import keras_tuner as kt
+
+    return kt.errors.FatalError
+
+
 class RunnerTuner(_base_tuner()):
     """A keras-tuner Tuner whose trials are runner `Run`s."""
 
@@ -76,6 +113,13 @@ class RunnerTuner(_base_tuner()):
         super().__init__(oracle=oracle, hypermodel=None, directory=str(project.parent),
                          project_name=project.name, overwrite=False, **kwargs)
         self.arch, self.data, self.recipe_name, self.budget, self.log = arch, data, recipe_name, budget, log
+        # run_trial logs each failure in one line and stops the search itself: keras-tuner's own
+        # stop and its traceback per failed trial (config.DEBUG, on by default, no public switch) are off.
+        self.failures_in_a_row = 0  # this session's
+        self.oracle.max_consecutive_failed_trials = None
+        from keras_tuner.src import config as kt_config
+
+        kt_config.DEBUG = False
         _atomic_saves(self.oracle)
 
     def trial_config(self, values: dict[str, Any]) -> RunConfig:
@@ -91,19 +135,47 @@ class RunnerTuner(_base_tuner()):
                          hparams=tuple(sorted(builder.items())))
 
     def run_trial(self, trial, *args, **kwargs):
-        from benchmarks.runner import Run
+        # Our own copy of the values, before anything can fail: see repair() and requeue_failed().
+        write_json(Path(self.get_trial_dir(trial.trial_id)) / "hyperparameters.json", trial.hyperparameters.values)
+        try:
+            scores = self._train(trial)
+        except Exception as error:  # keras-tuner records the trial as failed; say why, in one line
+            self.failures_in_a_row += 1
+            message = _one_line(error)
+            self.log(f"trial {trial.trial_id}: FAILED: {message}")
+            if self.failures_in_a_row >= FAILURES_IN_A_ROW:  # a fault every trial hits: stop here
+                raise _Fatal(f"{self.failures_in_a_row} trials in a row failed, the last with {message}; "
+                             f"fix the cause and run the same command again: failed trials are retried")
+            raise
+        self.failures_in_a_row = 0
+        return scores
+
+    def _train(self, trial) -> dict[str, float]:
+        from benchmarks import results
+        from benchmarks.runner import Diverged, Run
         from benchmarks.suite import _splits
 
         config = self.trial_config(trial.hyperparameters.values)
-        trial_dir = Path(self.get_trial_dir(trial.trial_id))
-        write_json(trial_dir / "hyperparameters.json", trial.hyperparameters.values)  # see repair()
-        folder = trial_dir / "run"
+        folder = Path(self.get_trial_dir(trial.trial_id)) / "run"
         run = Run(config, folder, _splits(config.data), claim=Claim(folder), log=self.log, verbose=0)
         run.start()  # a retried trial continues from its checkpoint
-        run.train()
+        try:
+            run.train()
+        except Diverged as diverged:  # a result about this point of the space, not a fault: never retried
+            results.write_summary(folder, run.summary("diverged", error=str(diverged)))
+            self.log(f"trial {trial.trial_id}: diverged ({diverged}); scored 0")
+            return {"val_top1": 0.0, "train_seconds": run.state.train_seconds}
         self.log(f"trial {trial.trial_id}: val top-1 {run.state.best_val_top1:.2%} in {run.state.train_seconds:.0f}s "
                  f"of training")
         return {"val_top1": run.state.best_val_top1, "train_seconds": run.state.train_seconds}
+
+
+def _one_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"[:500]
+
+
+class _Fatal(_keras_tuner_fatal(), SearchFailed):
+    """SearchFailed raised inside a trial: keras-tuner lets its FatalError through at once."""
 
 
 def _scaled(budget: Budget, share: float) -> float:
@@ -165,9 +237,36 @@ def repair(project: Path, log=print) -> list[str]:
     return rebuilt
 
 
-def search(arch: str, *, tuner: str, max_trials: int, budget: Budget, data: DataConfig, recipe: str,
-           results_dir: Path, log=print) -> dict[str, Any]:
-    """Run (or continue) a search; write best_hyperparameters.json and the trial table."""
+def requeue_failed(project: Path, log=print) -> list[str]:
+    """Send trials that failed back for retry: a failure is a fault to fix (data, memory, a bug),
+    not a result, so it must not count against --max-trials for ever and leave the search with
+    "no trial completed". Trials rebuilt by repair() without values never trained: kept as they
+    are. Returns the ids sent back."""
+    oracle_file = project / "oracle.json"
+    if not oracle_file.exists():
+        return []
+    failed = {}
+    for path in sorted(project.glob("trial_*/trial.json")):
+        trial = read_json(path)
+        if trial.get("status") in ("FAILED", "INVALID") and path.with_name("hyperparameters.json").exists():
+            failed[trial["trial_id"]] = (path, trial)
+    if not failed:
+        return []
+    # The oracle first: killed in between, the trials still read FAILED and are found again.
+    state = read_json(oracle_file)
+    state["end_order"] = [t for t in state.get("end_order", []) if t not in failed]
+    state["retry_queue"] = state.get("retry_queue", []) + [t for t in failed if t not in state.get("retry_queue", [])]
+    write_json(oracle_file, state)
+    for path, trial in failed.values():
+        write_json(path, {**trial, "status": "RUNNING"})
+    log(f"retrying {len(failed)} failed trial(s): {', '.join(failed)}")
+    return list(failed)
+
+
+def check_search(arch: str, tuner: str, max_trials: int, recipe: str, data: DataConfig, budget: Budget) -> str:
+    """Refuse, before a search folder exists, what would fail every trial: bad options, missing
+    or corrupt data, a val split or the space's largest batch too large for the data, a budget
+    that could never finish. Returns the data's digest, part of the search's identity."""
     if arch not in TUNABLE:
         raise ConfigError(f"{arch!r} has no search space; tunable: {', '.join(TUNABLE)}")
     if tuner not in TUNERS:
@@ -176,9 +275,49 @@ def search(arch: str, *, tuner: str, max_trials: int, budget: Budget, data: Data
         raise ConfigError(f"--max-trials must be >= 1, got {max_trials}")
     if recipe not in RECIPES:
         raise ConfigError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
-    project = search_dir(results_dir, data, arch, tuner, budget)
+    if data.select_on != "val":
+        raise ConfigError("tune selects on the validation split; it never selects on the test set")
+    from benchmarks.data import check_available, train_size
+
+    batches = original.SEARCH_SPACE["batch_size"][0]
+    digest = check_available(dataclasses.replace(data, batch_size=min(batches)))
+    images = train_size(data)
+    if images < max(batches):
+        raise ConfigError(f"--val-split {data.val_size} leaves {images} training images, fewer than the "
+                          f"search's largest batch ({max(batches)})")
+    budget.check_ceiling(images, max(batches))
+    return digest
+
+
+def _claim(project: Path, identity: dict[str, Any]) -> None:
+    """A search folder belongs to one search: record what it is, and refuse another (a hash collision)."""
+    path = project / "search.json"
+    if path.exists():
+        try:
+            held = read_json(path)
+        except (OSError, ValueError):
+            held = None
+        if isinstance(held, dict) and held != json.loads(json.dumps(identity, default=str)):
+            raise ConfigError(f"{project} holds another search ({path}); use another --results-dir")
+        if isinstance(held, dict):
+            return
+    write_json(path, identity)
+
+
+def search(arch: str, *, tuner: str, max_trials: int, budget: Budget, data: DataConfig, recipe: str,
+           results_dir: Path, log=print) -> dict[str, Any]:
+    """Run (or continue) a search; write best_hyperparameters.json and the trial table.
+
+    Raises ConfigError (nothing written) for options or data no trial could use, and
+    SearchFailed when trials failed; running the same command again retries those."""
+    digest = check_search(arch, tuner, max_trials, recipe, data, budget)
+    project = search_dir(results_dir, data, arch, tuner, budget, recipe, digest)
     project.mkdir(parents=True, exist_ok=True)
+    _claim(project, {"arch": arch, "dataset": data.name, "tuner": tuner, "budget_per_trial": str(budget),
+                     "differences": differences(data, arch, budget, recipe, digest)})
     repair(project, log)
+    if distributed_role() != "worker":  # a worker's oracle is the chief's: it writes nothing here
+        requeue_failed(project, log)
     oracle = _oracle(tuner, max_trials, data.seed)
     the_tuner = RunnerTuner(oracle, arch=arch, data=data, recipe_name=recipe, budget=budget, project=project,
                             log=log)
@@ -202,8 +341,11 @@ def summarize(the_tuner, project: Path, results_dir: Path, data: DataConfig, arc
     table = pd.DataFrame(rows).sort_values("val_top1", ascending=False, na_position="last")
     atomic_write(project / "search.csv", lambda f: f.write(table.to_csv(index=False)))
     done = table[table["status"] == "COMPLETED"]
+    failed = [t for t in the_tuner.oracle.trials.values() if t.status in ("FAILED", "INVALID")]
     if done.empty:
-        raise ConfigError(f"no trial of {project} completed; see the trials' run folders")
+        last = next((line for t in failed for line in reversed((t.message or "").splitlines()) if line.strip()), "")
+        raise SearchFailed(f"no trial of {project} completed ({len(failed)} failed{', the last with ' + last if last else ''}); "
+                           f"fix the cause and run the same command again: failed trials are retried")
     best = done.iloc[0]
     values = {k: _plain(best[k]) for k in original.SEARCH_SPACE}
     record = {"arch": arch, "variant": f"{arch}-tuned", "dataset": data.name, "tuner": tuner, "budget_per_trial": str(budget),
@@ -212,8 +354,8 @@ def summarize(the_tuner, project: Path, results_dir: Path, data: DataConfig, arc
               "builder": _jsonable(original.builder_options({k: v for k, v in values.items()
                                                             if k not in original.RECIPE_KEYS})),
               "recipe": {"name": recipe, **{k: values[k] for k in original.RECIPE_KEYS}},
-              "trials": int(len(done)), "compute_seconds": float(done["train_seconds"].sum()),
-              "search": str(project)}
+              "trials": int(len(done)), "failed_trials": len(failed),
+              "compute_seconds": float(done["train_seconds"].sum()), "search": str(project)}
     write_json(project / "best_hyperparameters.json", record)
     write_json(best_path(results_dir, data.name, arch), record)
     _figure(done, project)
@@ -241,7 +383,7 @@ def influence(done) -> list[str]:
 
 
 def _figure(done, project: Path) -> None:
-    from benchmarks.report import _plt, save_png
+    from benchmarks.report_figures import _plt, save_png
 
     top = influence(done)[:2]
     if not top:

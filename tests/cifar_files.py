@@ -23,6 +23,41 @@ def _pickle(obj) -> bytes:
     return pickle.dumps(obj, protocol=2)
 
 
+# --------------------------------------------------------------------- damaging a written folder
+def edit_pickle(folder: Path, member: str, drop: tuple[str, ...] = (), **entries) -> None:
+    """Replace (or `drop`) entries of one pickled file of an extracted python-format folder."""
+    batch = pickle.loads((folder / member).read_bytes(), encoding="bytes")  # written by us: trusted
+    batch.update({key.encode(): value for key, value in entries.items()})
+    for key in drop:
+        del batch[key.encode()]
+    (folder / member).write_bytes(_pickle(batch))
+
+
+def edit_label_byte(folder: Path, member: str, image: int, value: int, column: int = -1) -> None:
+    """Set one label byte of a binary-format batch (column -1: the fine or only label)."""
+    raw = np.frombuffer((folder / member).read_bytes(), np.uint8).copy()
+    labels = 2 if member in ("train.bin", "test.bin") else 1
+    raw.reshape(-1, labels + 3072)[image, column % labels] = value
+    (folder / member).write_bytes(raw.tobytes())
+
+
+_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own, as a real array pickles
+
+
+class ForgedArray:
+    """Pickles like a numpy array that claims `shape` without holding its data: through the
+    arguments of numpy's _reconstruct (`via="reconstruct"`), or through the array's pickled state
+    with `dtype` and `data` (`via="state"`). Unpickling it naively allocates the whole shape."""
+
+    def __init__(self, shape, via="reconstruct", dtype="u1", data=b""):
+        self.shape, self.via, self.dtype, self.data = tuple(shape), via, dtype, data
+
+    def __reduce__(self):
+        if self.via == "reconstruct":
+            return _RECONSTRUCT, (np.ndarray, self.shape, b"b")
+        return _RECONSTRUCT, (np.ndarray, (0,), b"b"), (1, self.shape, np.dtype(self.dtype), False, self.data)
+
+
 def _tar(path: Path, folder: str, files: dict[str, bytes]) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         for name, raw in files.items():

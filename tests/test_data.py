@@ -1,6 +1,7 @@
 """Data: archive readers, tfds path, splits, augmentation, synthetic set, offline errors."""
 
 import pickle
+import re
 import subprocess
 import sys
 import time
@@ -76,6 +77,104 @@ def test_pickles_with_globals_are_refused(tmp_path):
     (folder / "meta").write_bytes(pickle.dumps({b"fine_label_names": Evil()}))
     with pytest.raises(archives.CorruptArchiveError, match="not allowed"):
         archives.read(folder)
+
+
+def refused(path, match: str) -> str:
+    """The one-line CorruptArchiveError of reading `path`; it names the file and matches `match`."""
+    with pytest.raises(archives.CorruptArchiveError, match=re.escape(match)) as raised:
+        archives.read(path)
+    message = str(raised.value)
+    assert str(path) in message and "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("fmt,member,entries,fragment", [
+    ("cifar100", "train", {"fine_labels": [1] * 40}, "train: 60 images but 40 fine_labels"),
+    ("cifar100", "test", {"coarse_labels": [1] * 30}, "test: 20 images but 30 coarse_labels"),
+    # totals would agree (50 = 50) if the counts were only compared after concatenating the batches
+    ("cifar10", "data_batch_3", {"labels": [1] * 5}, "data_batch_3: 10 images but 5 labels"),
+])
+def test_image_and_label_counts_must_agree(tmp_path, fmt, member, entries, fragment):
+    folder, _ = getattr(cifar_files, fmt)(tmp_path, "python", extracted=True)
+    cifar_files.edit_pickle(folder, member, **entries)
+    if fmt == "cifar10":
+        cifar_files.edit_pickle(folder, "data_batch_4", labels=[1] * 15)
+    refused(folder, fragment)
+
+
+@pytest.mark.parametrize("case,fragment", [
+    ("fine 100", "train: fine_labels holds 100, outside 0..99 (100 classes named in meta)"),
+    ("coarse -1", "test: coarse_labels holds -1, outside 0..19"),
+    ("50 names", "train: fine_labels holds 50, outside 0..49 (50 classes named in meta)"),
+    ("cifar10 10", "test_batch: labels holds 10, outside 0..9 (10 classes named in batches.meta)"),
+    ("binary fine 150", "train.bin: fine labels holds 150, outside 0..99"),
+    ("binary coarse 20", "test.bin: coarse labels holds 20, outside 0..19"),
+    ("binary cifar10 255", "data_batch_2.bin: labels holds 255, outside 0..9"),
+])
+def test_labels_outside_the_named_classes_are_refused_when_read(tmp_path, case, fragment):
+    binary, cifar10 = "binary" in case, "cifar10" in case
+    folder, want = (cifar_files.cifar10 if cifar10 else cifar_files.cifar100)(
+        tmp_path, "binary" if binary else "python", extracted=True)
+    if case == "fine 100":
+        cifar_files.edit_pickle(folder, "train", fine_labels=[*want["y_train"][:-1].tolist(), 100])
+    elif case == "coarse -1":
+        cifar_files.edit_pickle(folder, "test", coarse_labels=[-1, *want["coarse_test"][1:].tolist()])
+    elif case == "50 names":  # the names list is shorter than the labels need (labels reach 59)
+        cifar_files.edit_pickle(folder, "meta", fine_label_names=[f"n{i}".encode() for i in range(50)])
+    elif case == "cifar10 10":
+        cifar_files.edit_pickle(folder, "test_batch", labels=[10] * 10)
+    elif case == "binary fine 150":
+        cifar_files.edit_label_byte(folder, "train.bin", 7, 150)
+    elif case == "binary coarse 20":
+        cifar_files.edit_label_byte(folder, "test.bin", 3, 20, column=0)
+    else:
+        cifar_files.edit_label_byte(folder, "data_batch_2.bin", 0, 255)
+    refused(folder, fragment)
+
+
+@pytest.mark.parametrize("array,fragment", [
+    (cifar_files.ForgedArray((10**13,)), "larger than any CIFAR file"),  # 9 TiB: MemoryError before
+    (cifar_files.ForgedArray((60_001, 3072)), "larger than any CIFAR file"),  # one row past a split
+    (cifar_files.ForgedArray((2**62, 2**62), via="state"), "larger than any CIFAR file"),
+    (cifar_files.ForgedArray((10**13,), via="state", dtype="O", data=[0] * 8), "object arrays"),
+])
+def test_a_forged_array_size_is_a_one_line_corrupt_archive_error(tmp_path, array, fragment):
+    folder, _ = cifar_files.cifar100(tmp_path, "python", extracted=True)
+    cifar_files.edit_pickle(folder, "train", data=array)
+    assert "train: not a CIFAR pickle" in refused(folder, fragment)
+
+
+@pytest.mark.parametrize("damage,fragment", [
+    (lambda f: cifar_files.edit_pickle(f, "train", drop=("fine_labels",)), "train has no 'fine_labels'"),
+    (lambda f: (f / "test").unlink(), "test is missing"),
+    (lambda f: cifar_files.edit_pickle(f, "train", data=np.zeros((60, 3072), np.float32)),
+     "train: images must be N x 3072 uint8 rows, got a float32 array of shape (60, 3072)"),
+    (lambda f: cifar_files.edit_pickle(f, "train", data=np.zeros((60, 1024), np.uint8)), "images must be N x 3072"),
+    (lambda f: cifar_files.edit_pickle(f, "test", fine_labels=["a"] * 20), "fine_labels must be a list of integers"),
+    (lambda f: cifar_files.edit_pickle(f, "test", fine_labels=[1.0] * 20), "fine_labels must be a list of integers"),
+    (lambda f: cifar_files.edit_pickle(f, "train", data=np.zeros((0, 3072), np.uint8), fine_labels=[],
+                                       coarse_labels=[]), "its train split holds 0 images"),
+    (lambda f: cifar_files.edit_pickle(f, "meta", coarse_label_names=b"x"), "meta: label names must be"),
+    (lambda f: cifar_files.edit_pickle(f, "meta", fine_label_names=[]), "meta: label names must be a non-empty"),
+    (lambda f: (f / "meta").write_bytes(pickle.dumps([1, 2])), "meta: expected a dict"),
+])
+def test_malformed_content_is_named_in_one_line(tmp_path, damage, fragment):
+    folder, _ = cifar_files.cifar100(tmp_path, "python", extracted=True)
+    damage(folder)
+    refused(folder, fragment)
+
+
+def test_a_file_larger_than_any_cifar_file_is_refused_unread(tmp_path, monkeypatch):
+    path, _ = cifar_files.cifar100(tmp_path, "binary")
+    monkeypatch.setattr(archives, "_MAX_FILE_BYTES", 100_000)  # train.bin is 60 x 3074 bytes
+    refused(path, "train.bin is 184,440 bytes, more than any CIFAR file holds")
+
+
+def test_files_no_format_uses_are_never_read(tmp_path, monkeypatch):
+    folder, want = cifar_files.cifar100(tmp_path, "binary", extracted=True)
+    monkeypatch.setattr(archives, "_MAX_FILE_BYTES", 200_000)
+    (folder / "readme.html").write_bytes(b"<html>" * 50_000)  # past the bound, but no format reads it
+    np.testing.assert_array_equal(archives.read(folder).y_train, want["y_train"])
 
 
 # ------------------------------------------------------------------------------------ tfds
@@ -234,6 +333,25 @@ def test_corrupt_archive_on_the_cli_is_exit_2(tmp_path, cli_env):
                           capture_output=True, text=True, env=cli_env, timeout=120)
     assert proc.returncode == 2 and "corrupt or truncated" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("damage", ["counts", "label range", "forged array"])
+def test_a_bad_archive_on_the_cli_is_one_line_exit_2_and_no_result(tmp_path, cli_env, damage):
+    folder, _ = cifar_files.cifar10(tmp_path / "data", "python", extracted=True)
+    if damage == "counts":
+        cifar_files.edit_pickle(folder, "data_batch_1", labels=[1] * 6)
+    elif damage == "label range":
+        cifar_files.edit_pickle(folder, "test_batch", labels=[12] * 10)
+    else:
+        cifar_files.edit_pickle(folder, "data_batch_5", data=cifar_files.ForgedArray((10**13,)))
+    results = tmp_path / "r"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "run", "resnet20", "--dataset", "cifar10",
+                           "--data-dir", str(tmp_path / "data"), "--budget", "1steps", "--results-dir", str(results)],
+                          capture_output=True, text=True, env=cli_env, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "corrupt archive" in lines[0] and str(folder) in lines[0], proc.stderr[-3000:]
+    assert not any(p.is_file() for p in results.rglob("*"))  # no run folder, config or summary
 
 
 def test_pipeline_throughput_is_a_positive_rate():

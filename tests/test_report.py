@@ -80,8 +80,11 @@ def test_html_is_self_contained(smoke_results, tmp_path):
 
 def test_welch_interval_by_hand():
     diff, low, high = compare.welch_interval([0.50, 0.52], [0.60, 0.64])
-    # var/n: 0.0001 and 0.0004; se = sqrt(0.0005); df = 0.0005^2 / (0.0001^2 + 0.0004^2) = 1.47
-    t = 12.706 + 0.4706 * (4.303 - 12.706)
+    # var/n: 0.0001 and 0.0004; se = sqrt(0.0005); df = 0.0005^2 / (0.0001^2 + 0.0004^2) = 1.4706,
+    # where Student's t quantile lies between the tables' 12.706 (df 1) and 4.303 (df 2).
+    t = compare.t975(0.0005 ** 2 / (0.0001 ** 2 + 0.0004 ** 2))
+    assert 4.303 < t < 12.706
+    assert compare.t975(1) == pytest.approx(12.706, abs=1e-3) and compare.t975(4) == pytest.approx(2.776, abs=1e-3)
     assert diff == pytest.approx(0.11)
     assert low == pytest.approx(0.11 - t * 0.0005 ** 0.5, abs=2e-3)
     assert high == pytest.approx(0.11 + t * 0.0005 ** 0.5, abs=2e-3)
@@ -96,10 +99,10 @@ def test_compare_table_on_a_small_frame():
     for m in compare.METRICS:
         if m not in runs:
             runs[m] = np.nan
-    table, text = compare.compare_table(runs, "a", "b", "test_top1")
+    table, text = compare.compare_table(runs[runs["arch"] == "a"], runs[runs["arch"] == "b"], "a", "b", "test_top1")
     row = table.set_index("metric").loc["test_top1"]
     assert row["difference"] == pytest.approx(0.20)
-    half = 2.776 * (2 * 0.0001 / 3) ** 0.5  # df = 4
+    half = 2.7764451 * (2 * 0.0001 / 3) ** 0.5  # df = 4
     assert row["95% CI low"] == pytest.approx(0.20 - half, abs=1e-6)
     assert "larger than seed noise" in text
 
@@ -123,7 +126,7 @@ def test_fairness_warnings_and_failed_runs(smoke_results, tmp_path):
     runs, _ = results.load(mixed)
     warnings = report.fairness_warnings(runs)
     assert any("different budgets" in w for w in warnings)
-    assert any("original seed 1 is failed (ValueError: boom)" in w for w in warnings)
+    assert any(w.startswith("original [") and "seed 1 is failed (ValueError: boom)" in w for w in warnings)
     text = report.build(mixed, tmp_path / "out").read_text()
     assert "budget 3epochs" in text and "budget 2epochs" in text and "1/2" in text
 

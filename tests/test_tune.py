@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -11,8 +12,8 @@ import pytest
 
 import architectures
 from architectures.original import POST_POINT, SEARCH_SPACE, builder_options
-from benchmarks import plan, results, suite, tune
-from benchmarks.config import PRESETS, Budget
+from benchmarks import cli, plan, results, suite, tune
+from benchmarks.config import PRESETS, Budget, ConfigError, DataConfig
 from tests.test_architectures import describe
 
 DATA = dataclasses.replace(PRESETS["smoke"].data, synthetic_train=700, val_size=100, synthetic_test=100,
@@ -129,6 +130,94 @@ def test_bad_search_options_are_one_line_exit_2(tmp_path, cli_env, args, fragmen
                            "--results-dir", str(tmp_path)], capture_output=True, text=True, env=cli_env, timeout=120)
     assert proc.returncode == 2 and fragment in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--val-split", "100000"], "val split of 100000 leaves no training images"),
+    (["--val-split", "1900"], "leaves 100 training images, fewer than the search's largest batch (256)"),
+    (["--val-split", "0"], "--val-split must be > 0"),
+    (["--budget", "1e20steps"], "could never finish"),
+])
+def test_data_and_budget_no_trial_could_use_are_refused_before_the_search(tmp_path, cli_env, args, fragment):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "tune", "original", "--dataset", "synthetic", *args,
+                           "--results-dir", str(tmp_path)], capture_output=True, text=True, env=cli_env, timeout=120)
+    assert proc.returncode == 2 and fragment in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "tuning").exists()  # no search folder to block the corrected command
+
+
+def test_the_search_folder_names_everything_that_changes_a_trial(tmp_path):
+    def folder(data=None, tuner="bayesian", budget="15m", **identity):
+        return tune.search_dir(tmp_path, data or DataConfig(), "original", tuner, Budget.parse(budget), **identity)
+
+    canonical = folder()
+    assert canonical == tmp_path / "tuning" / "cifar100" / "original-bayesian-15m"
+    # Every trial sets its own batch size and augmentation; the data's location is not its content.
+    assert folder(DataConfig(batch_size=32, augment="strong", data_dir="/elsewhere")) == canonical
+    hashed = [folder(DataConfig(val_size=1000)), folder(DataConfig(seed=1)), folder(recipe="paper"),
+              folder(DataConfig(train_eval_size=100)), folder(data_digest="0123abcd")]
+    readable = [folder(DataConfig(labels="coarse")), folder(DataConfig(dataset="cifar10")), folder(tuner="random"),
+                folder(budget="30m")]
+    assert len({canonical, *hashed, *readable}) == 10
+    for path in hashed:
+        assert path.parent == canonical.parent and re.fullmatch(r"original-bayesian-15m-[0-9a-f]{8}", path.name)
+    assert folder(DataConfig(labels="coarse")).name == "original-bayesian-15m"  # the dataset folder says it
+    assert "-" in tune.search_dir(tmp_path, DATA, "original", "random", Budget.parse("6steps")).name[-9:]
+
+
+def test_a_folder_holding_another_search_is_refused(tmp_path):
+    project = tune.search_dir(tmp_path, DATA, "original", "random", Budget.parse("2steps"))
+    project.mkdir(parents=True)
+    (project / "search.json").write_text(json.dumps({"arch": "original", "differences": {"seed": 7}}))
+    with pytest.raises(ConfigError, match="holds another search"):
+        tune.search("original", tuner="random", max_trials=1, budget=Budget.parse("2steps"), data=DATA,
+                    recipe="post", results_dir=tmp_path, log=lambda *_: None)
+
+
+def test_failed_trials_stop_the_search_in_one_line_and_the_same_command_retries_them(tmp_path, monkeypatch, capsys):
+    command = ["tune", "original", "--dataset", "synthetic", "--tuner", "random", "--max-trials", "4",
+               "--budget", "2steps", "--results-dir", str(tmp_path), "--quiet"]
+
+    def broken(self, trial):
+        raise RuntimeError("out of memory\n(a second line)")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tune.RunnerTuner, "_train", broken)
+        assert cli.main(command) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "3 trials in a row failed, the last with RuntimeError: out of memory" in err[0], err
+    project = next(tmp_path.glob("tuning/synthetic/*/oracle.json")).parent
+    assert len(list(project.glob("trial_*/trial.json"))) == 3  # stopped at the third failure, not at 4
+
+    assert cli.main(command) == 0  # the cause is fixed: the same command retries them, then goes on
+    trials = [json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")]
+    assert len(trials) == 4 and all(t["status"] == "COMPLETED" for t in trials)
+    assert json.loads((project / "best_hyperparameters.json").read_text())["trials"] == 4
+    assert capsys.readouterr().err == ""
+
+
+def test_a_search_where_no_trial_completed_says_so_in_one_line(tmp_path, monkeypatch):
+    def broken(self, trial):
+        raise ValueError("bad point")
+
+    monkeypatch.setattr(tune.RunnerTuner, "_train", broken)
+    with pytest.raises(tune.SearchFailed, match="no trial of .* completed [(]2 failed, the last with ValueError: bad point[)]"):
+        tune.search("original", tuner="random", max_trials=2, budget=Budget.parse("2steps"), data=DATA,
+                    recipe="post", results_dir=tmp_path, log=lambda *_: None)
+
+
+def test_a_diverged_trial_is_a_result_scored_zero_not_a_failure(tmp_path, monkeypatch):
+    from benchmarks import runner
+
+    def diverge(self):
+        raise runner.Diverged("loss nan at epoch 1, step 1")
+
+    monkeypatch.setattr(runner.Run, "train", diverge)
+    best = tune.search("original", tuner="random", max_trials=1, budget=Budget.parse("2steps"), data=DATA,
+                       recipe="post", results_dir=tmp_path, log=lambda *_: None)
+    assert best["trials"] == 1 and best["score"] == 0.0 and best["failed_trials"] == 0
+    project = tune.search_dir(tmp_path, DATA, "original", "random", Budget.parse("2steps"))
+    assert json.loads((project / "trial_0" / "run" / "summary.json").read_text())["status"] == "diverged"
 
 
 @pytest.mark.slow

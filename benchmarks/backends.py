@@ -1,0 +1,152 @@
+"""Keras backends, in one place: choosing one before Keras is imported, and the few things that
+differ between them (determinism, threads, what the device is, which precision it wants)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import sys
+
+from benchmarks.config import ConfigError
+
+BACKENDS = ("tensorflow", "jax", "torch")
+# bf16 tensor cores arrived with compute capability 8.0 (A100); older GPUs (T4, V100) get fp16
+# with loss scaling, which Keras adds by itself under mixed_float16.
+BF16_CAPABILITY = (8, 0)
+
+
+def select(name: str | None) -> str:
+    """Make `name` (default: $KERAS_BACKEND, else tensorflow) Keras' backend. Must run before
+    Keras is imported; refuses a backend that is not installed, naming the pip extra."""
+    name = name or os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if name not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {name!r}")
+    if importlib.util.find_spec(name) is None:
+        raise ConfigError(f"the {name} backend is not installed here: pip install 'archbench[{name}]'")
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != name:
+            raise ConfigError(f"Keras is already running on {current} in this process; start a new one for {name}")
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def current() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def configure_runtime(deterministic: bool) -> None:
+    """Before the first op. Bitwise-repeatable steps need one thread per op on the CPU: measured
+    here, TensorFlow's multi-threaded gradient kernels (oneDNN and Eigen) sum in a thread-dependent
+    order even with op determinism on, so two identical runs drift apart in the 6th digit."""
+    if not deterministic:
+        return
+    backend = current()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def deterministic_ops() -> None:
+    """Ops that give the same result for the same inputs (a seed then fixes a run)."""
+    backend = current()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    # JAX: XLA's CPU kernels are deterministic for a given thread count; on GPUs,
+    # XLA_FLAGS=--xla_gpu_deterministic_ops=true is set by `jax_flags` before JAX starts.
+
+
+def jax_flags(deterministic: bool) -> None:
+    """XLA flags must be in the environment before JAX initialises its backend."""
+    if deterministic and "--xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
+
+
+# ------------------------------------------------------------------------------------ device
+@functools.cache
+def accelerator() -> dict:
+    """{'kind': 'gpu'|'cpu', 'name', 'count', 'capability': (major, minor) or None, 'memory': bytes or None}."""
+    backend = current()
+    if backend == "jax":
+        import jax
+
+        devices = jax.local_devices()
+        first = devices[0]
+        if first.platform == "gpu":
+            capability = tuple(int(p) for p in str(getattr(first, "compute_capability", "0.0")).split("."))
+            stats = first.memory_stats() or {}
+            return {"kind": "gpu", "name": first.device_kind, "count": len(devices), "capability": capability,
+                    "memory": stats.get("bytes_limit")}
+    elif backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            return {"kind": "gpu", "name": props.name, "count": torch.cuda.device_count(),
+                    "capability": (props.major, props.minor), "memory": props.total_memory}
+    else:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return {"kind": "gpu", "name": details.get("device_name", "GPU"), "count": len(gpus),
+                    "capability": tuple(details.get("compute_capability", (0, 0))), "memory": None}
+    return {"kind": "cpu", "name": cpu_name(), "count": 1, "capability": None, "memory": None}
+
+
+def device() -> str:
+    """'GPU: <name> x N' or 'CPU: <model> (<cores> cores)': how results name a device."""
+    acc = accelerator()
+    if acc["kind"] == "gpu":
+        return f"GPU: {acc['name']} x {acc['count']}"
+    return f"CPU: {acc['name']} ({os.cpu_count()} cores)"
+
+
+def cpu_name() -> str:
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def resolve_precision(precision: str, jit: bool | None) -> tuple[str, bool]:
+    """(precision, jit). `auto` precision: mixed bf16 on GPUs with bf16, mixed fp16 on older GPUs,
+    float32 on the CPU; jit None: XLA on JAX always and on TensorFlow's GPUs (measured slower on
+    TensorFlow's CPU path). Refuses bf16 on a GPU without it (one line, exit 2)."""
+    acc = accelerator()
+    gpu = acc["kind"] == "gpu"
+    has_bf16 = not gpu or (acc["capability"] or (0, 0)) >= BF16_CAPABILITY
+    if precision == "auto":
+        precision = "float32" if not gpu else "mixed_bfloat16" if has_bf16 else "mixed_float16"
+    elif precision == "mixed_bfloat16" and not has_bf16:
+        raise ConfigError(f"--precision mixed_bfloat16 needs a GPU of compute capability 8.0 or newer; "
+                          f"{acc['name']} has {acc['capability']}: use mixed_float16 or auto")
+    if jit is None:  # JAX without jit runs op by op; torch's jit is torch.compile, minutes per model
+        jit = current() == "jax" or (gpu and current() == "tensorflow")
+    return precision, jit
+
+
+def fits_on_device(nbytes: int) -> bool:
+    """Whether `nbytes` of data can live on the accelerator beside a model (half its memory);
+    True on the CPU and where the backend does not say."""
+    memory = accelerator()["memory"]
+    return memory is None or nbytes <= memory // 2

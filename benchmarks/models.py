@@ -1,0 +1,50 @@
+"""The one place a model is made to be trained: the registry's network behind the device feed,
+compiled the one way every command trains it (the runner, `speed`, the tuner)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+import architectures
+from benchmarks import feed
+from benchmarks.config import Recipe
+
+
+def compile_model(arch: str, num_classes: int, recipe: Recipe, *, pixels: np.ndarray, mean, std, jit: bool,
+                  hparams=(), learning_rate: float = 0.0) -> keras.Model:
+    """`arch` on `pixels` (uint8, N x H x W x C, held on the device): the recipe's optimizer,
+    sparse cross-entropy on probabilities, top-1/top-5. Its inputs are plans (see `feed`)."""
+    net = architectures.build(arch, num_classes=num_classes, input_shape=tuple(pixels.shape[1:]),
+                              weight_decay=recipe.weight_decay, **dict(hparams))
+    model = feed.on_device(net, pixels, mean, std)
+    if recipe.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate)
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1"),
+                           keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
+                  jit_compile=jit)
+    return model
+
+
+def build_state(model: keras.Model) -> None:
+    """Create optimizer slots and metric accumulators now, so a checkpoint can fill them (Keras
+    builds them lazily on the first step, which comes after restoring)."""
+    x = feed.plain(np.zeros(1, np.int64))
+    model._symbolic_build(data_batch=(x, np.zeros((1,), np.int64)))
+
+
+def weights(model: keras.Model) -> list:
+    """The model's weight variables, without the device's copy of the data."""
+    return [v for v in model.weights if not feed.is_data(v)]
+
+
+def get_weights(model: keras.Model) -> list[np.ndarray]:
+    return [np.array(v) for v in weights(model)]
+
+
+def set_weights(model: keras.Model, values: list[np.ndarray]) -> None:
+    for variable, value in zip(weights(model), values, strict=True):
+        variable.assign(value)

@@ -1,0 +1,213 @@
+"""Trust under failure: a diverged, mislabelled or broken run never becomes a valid result, and one
+bad run never stops the others (issue 10)."""
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import checkpoint, results, suite
+from benchmarks.config import RECIPES, Budget, ConfigError, RunConfig
+from tests import cifar_files
+from tests.test_runner import cli, config, latest_state, summary_of, train, wait_for
+
+EXPLODING = dataclasses.replace(RECIPES["paper"], learning_rate=1e30, warmup=0.0)  # NaN within a few steps
+
+
+def run_cli(args, results_dir, env, timeout=300):
+    return subprocess.run([sys.executable, "-m", "benchmarks", "run", *args, "--results-dir", str(results_dir)],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+# ------------------------------------------------------------------------------ divergence
+def test_a_diverged_run_is_recorded_as_diverged_and_never_retrained(tmp_path):
+    cfg = dataclasses.replace(config(arch="original", budget="2epochs"), recipe=EXPLODING)
+    row = train(cfg, tmp_path)
+    record = summary_of(tmp_path, cfg)
+    assert row["status"] == "diverged" and record["status"] == "diverged"
+    assert not results.validate_summary(record), results.validate_summary(record)
+    where = record["diverged_at"]
+    assert where["epoch"] == 1 and 1 <= where["step"] <= 18 and where["loss"] in ("nan", "inf", "-inf")
+    assert record["steps"] < 2 * 18  # stopped at the divergence, not at the budget
+    assert record["test_top1"] is None and f"step {where['step']}" in record["error"]
+    before = (tmp_path / cfg.relative_dir() / "summary.json").read_text()
+    assert train(cfg, tmp_path)["status"] == "skipped (diverged)"
+    assert (tmp_path / cfg.relative_dir() / "summary.json").read_text() == before
+
+
+# -------------------------------------------------------------------------------- identity
+def test_builder_options_and_data_are_part_of_the_run_identity():
+    plain = config(arch="wrn-16-4")
+    dropout = dataclasses.replace(plain, hparams=(("dropout", 0.3),))
+    other_data = dataclasses.replace(plain, data_digest="0123456789abcdef")
+    assert len({c.relative_dir() for c in (plain, dropout, other_data)}) == 3
+    assert set(dropout.variant().split(", ")) - set(plain.variant().split(", ")) == {"dropout=0.3"}
+    assert "data 01234567" in other_data.variant()
+    canonical = RunConfig(arch="resnet20", data=dataclasses.replace(config().data.__class__(), batch_size=128),
+                          recipe=RECIPES["paper"], budget=Budget.parse("15m"))
+    assert canonical.variant() == "" and canonical.fingerprint() == ""
+
+
+def test_a_different_archive_gets_its_own_folder(tmp_path):
+    a, _ = cifar_files.cifar10(tmp_path / "a", per_batch=40, n_test=20)
+    b, _ = cifar_files.cifar10(tmp_path / "b", per_batch=40, n_test=20, extracted=True)
+    data = dict(dataset="cifar10", synthetic_classes=10, val_size=20, train_eval_size=20, batch_size=16)
+    configs = [config(data={**data, "data_dir": str(folder.parent)}) for folder in (a, b)]
+    prepared = suite.prepare(configs)
+    assert all(c.data_digest for c in prepared)  # neither is the published archive
+    assert prepared[0].relative_dir() != prepared[1].relative_dir()
+    assert suite.prepare(configs[:1])[0].relative_dir() == prepared[0].relative_dir()  # stable
+
+
+@pytest.mark.parametrize("args,message", [
+    (["resnet20", "--hparams", '{"depth": 8}'], "contradicts the name"),
+    (["wrn-16-4", "--hparams", '{"width": 2}'], "contradicts the name"),
+    (["resnet20", "original", "--hparams", '{"bogus": 1}'], "takes no option 'bogus'"),
+    (["wrn-16-4", "--hparams", '{"dropout": "high"}'], "must be float"),
+    (["resnet20", "--budget", "1e99images"], "could never finish"),
+    (["resnet20", "--budget", "1e20steps"], "could never finish"),
+    (["resnet20", "--budget", "1e400s"], "not a finite number"),
+    (["resnet20", "--budget", "200000epochs"], "could never finish"),
+    (["resnet20", "--checkpoint-every", "nan"], "--checkpoint-every"),
+    (["resnet20", "--labels", "coarse"], "only for cifar100"),
+    (["resnet20", "--val-split", "100000"], "leaves no training images"),
+])
+def test_bad_run_input_is_refused_before_anything_runs(tmp_path, cli_env, args, message):
+    proc = run_cli([*args, "--preset", "smoke"], tmp_path, cli_env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+    assert not list(tmp_path.glob("**/summary.json"))
+
+
+# ------------------------------------------------------------------- one bad run, the others go on
+def test_a_run_that_fails_to_build_is_recorded_and_the_suite_goes_on(tmp_path):
+    bad = dataclasses.replace(config(arch="original", budget="3steps"), hparams=(("dense_units", 0),))
+    good = config(arch="resnet20", budget="3steps")
+    rows = suite.run_all([bad, good], tmp_path, verbose=0, log=lambda *_: None)
+    assert [r["status"] for r in rows] == ["failed", "complete"]
+    failed = summary_of(tmp_path, bad)
+    assert failed["status"] == "failed" and "dense_units" in failed["error"]
+    assert summary_of(tmp_path, good)["status"] == "complete"
+
+
+def test_cli_reports_failed_runs_in_one_line_and_exits_1(tmp_path, cli_env):
+    env = {k: v for k, v in cli_env.items() if k != "CUDA_VISIBLE_DEVICES"}  # cuInit noise must not show
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    common = ["--preset", "smoke", "--budget", "2steps", "--quiet"]
+    blocked = config(arch="resnet20")  # any folder: we plant another config's record in resnet20's
+    first = run_cli(["resnet20", *common], tmp_path, env)
+    assert first.returncode == 0, first.stderr
+    folder = next(tmp_path.glob("**/resnet20/seed-0"))
+    held = json.loads((folder / "config.json").read_text())
+    (folder / "summary.json").unlink()
+    (folder / "config.json").write_text(json.dumps({**held, "arch": "something-else"}))
+    proc = run_cli(["resnet20", "original", *common], tmp_path, env)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "1 of 2 runs failed" in lines[0] and "resnet20" in lines[0], proc.stderr
+    assert "cuInit" not in proc.stderr
+    assert json.loads((folder / "config.json").read_text())["arch"] == "something-else"  # not overwritten
+    assert json.loads(next(tmp_path.glob("**/original/seed-0/summary.json")).read_text())["status"] == "complete"
+    del blocked
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def test_a_checkpoint_that_does_not_fit_is_skipped_like_a_corrupt_one(tmp_path):
+    other = config(arch="original", budget="3steps")
+    mine = config(arch="resnet20", budget="10steps")
+    train(other, tmp_path)
+    train(mine, tmp_path)
+    folder = tmp_path / mine.relative_dir()
+    ckpts = folder / "checkpoints"
+    newest = checkpoint.candidates(ckpts)[0]
+    meta, arrays = checkpoint.read(newest)
+    # A state with an unknown field, and another model's checkpoint, both numbered past the good one.
+    unknown = {**meta, "state": {**meta["state"], "from_the_future": 1}}
+    np.savez(ckpts / "ckpt-000000100.npz", **arrays,
+             meta=np.frombuffer(json.dumps(unknown).encode(), np.uint8))
+    shutil.copy(checkpoint.candidates(tmp_path / other.relative_dir() / "checkpoints")[0], ckpts / "ckpt-000000101.npz")
+    (folder / "summary.json").unlink()
+    logs = []
+    row = suite.run_one(mine, tmp_path, verbose=1, log=logs.append)
+    assert row["status"] == "complete" and summary_of(tmp_path, mine)["steps"] == 10
+    warnings = [line for line in logs if line.startswith("warning:")]
+    assert len(warnings) == 2 and "ckpt-000000101" in warnings[0] and "ckpt-000000100" in warnings[1]
+    assert any("finished before the last stop" in line for line in logs)  # not "resuming from"
+
+
+def test_new_checkpoints_are_numbered_past_garbage_and_never_pruned_away(tmp_path):
+    cfg = config(budget="1epochs")
+    ckpts = tmp_path / cfg.relative_dir() / "checkpoints"
+    ckpts.mkdir(parents=True)
+    for n in (8, 9):
+        (ckpts / f"ckpt-{n:09d}.npz").write_bytes(os.urandom(2000))
+    logs = []
+    train_row = suite.run_one(cfg, tmp_path, verbose=0, log=logs.append)
+    assert train_row["status"] == "complete"
+    names = [p.name for p in checkpoint.candidates(ckpts)]
+    assert names[0] > "ckpt-000000009.npz" and len(names) == checkpoint.KEEP
+    meta, _ = checkpoint.load_latest(ckpts, log=logs.append)
+    assert meta["state"]["budget_done"]
+    assert not any("allow_pickle" in line for line in logs)
+
+
+def test_garbage_checkpoint_warning_never_suggests_allow_pickle(tmp_path):
+    (tmp_path / "ckpt-000000001.npz").write_bytes(b"not a zip at all" * 100)
+    logs = []
+    assert checkpoint.load_latest(tmp_path, log=logs.append) is None
+    assert len(logs) == 1 and "ckpt-000000001.npz" in logs[0] and "allow_pickle" not in logs[0]
+
+
+# ------------------------------------------------------------------------ smaller inputs
+def test_train_eval_size_zero_skips_the_gap_cleanly(tmp_path):
+    cfg = config(budget="3steps", data={"train_eval_size": 0})
+    assert train(cfg, tmp_path)["status"] == "complete"
+    record = summary_of(tmp_path, cfg)
+    assert record["train_eval_top1"] is None and record["gap"] is None and record["test_top1"] is not None
+
+
+def test_result_files_follow_the_umask(tmp_path):
+    cfg = config(budget="2steps")
+    old = os.umask(0o022)
+    try:
+        train(cfg, tmp_path)
+    finally:
+        os.umask(old)
+    folder = tmp_path / cfg.relative_dir()
+    for name in ("summary.json", "config.json", "history.csv", "environment.json"):
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o644, name
+    assert stat.S_IMODE(checkpoint.candidates(folder / "checkpoints")[0].stat().st_mode) == 0o644
+
+
+def test_budget_ceilings_are_checked_against_the_data():
+    with pytest.raises(ConfigError, match="could never finish"):
+        Budget.parse("1e9steps").check_ceiling(train_images=600, batch_size=32)
+    Budget.parse("1000steps").check_ceiling(train_images=600, batch_size=32)
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_exits_130_in_one_line_and_marks_the_run_interrupted(tmp_path, cli_env):
+    args = ["resnet20", "--preset", "smoke", "--budget", "3epochs", "--batch-size", "32", "--quiet"]
+    proc = cli(args, tmp_path, cli_env)
+    wait_for(lambda: (latest_state(tmp_path) or {}).get("step", 0) >= 1 or
+             any(tmp_path.glob("**/summary.json")), proc)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.03)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "stopped at once by a second SIGINT" in out, out
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
+    summary = json.loads(next(tmp_path.glob("**/summary.json")).read_text())
+    assert summary["status"] == "interrupted"
+    assert not list(tmp_path.glob("**/claim.json"))
