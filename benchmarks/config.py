@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 from typing import Any
 
@@ -169,7 +170,8 @@ class RunConfig:
     budget: Budget
     precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16 ('auto' is resolved before)
     jit: bool = False  # XLA-compile the training step (off on TensorFlow's CPU path: measured slower)
-    backend: str = "tensorflow"  # tensorflow | jax | torch: part of the run's identity
+    # tensorflow | jax | torch: part of the run's identity; default: the one Keras is set to use
+    backend: str = dataclasses.field(default_factory=lambda: os.environ.get("KERAS_BACKEND") or "tensorflow")
     strategy: str = "default"  # default | mirrored | multi-worker
     checkpoint_every_minutes: float = 10.0  # extra checkpoints inside long epochs
     train_eval_every: int = 0  # epochs between train-eval measurements; 0: only at the end
@@ -235,7 +237,8 @@ class RunConfig:
         return hashlib.sha256(json.dumps(diffs, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
     def variant(self) -> str:
-        """`differences()` for a person: 'augment=none, dropout=0.3', '' when canonical."""
+        """`differences()` for a person: 'augment=none, dropout=0.3', '' when canonical. Precision
+        and backend are left out: results are grouped by them, so they never share a row."""
         parts = []
         for key, value in sorted(self.differences().items()):
             if key == "recipe":
@@ -246,6 +249,8 @@ class RunConfig:
                 parts += [f"{k}={v}" for k, v in sorted(value.items())]
             elif key == "data_digest":
                 parts.append(f"data {value[:8]}")
+            elif key in ("precision", "backend"):
+                continue  # report and compare group by these: never one row
             else:
                 parts.append(f"{key.removeprefix('data.')}={value}")
         return ", ".join(parts)
@@ -280,6 +285,11 @@ PRESETS = {
                    synthetic_test=500, synthetic_classes=20, batch_size=64),
         tuple(a for a in DEFAULT_SUITE if a != "wrn-28-10"), "4epochs", "paper",
         note="smoke drops wrn-28-10 from the default suite (36.5M parameters: minutes per epoch on a CPU)"),
+    "synthetic-cifar": Preset(
+        "synthetic-cifar", "synthetic data at CIFAR-100's size (50,000 train, 10,000 test, 100 classes), "
+        "60 s per run: GPU checks without the dataset",
+        DataConfig(dataset="synthetic", synthetic_train=50_000, synthetic_test=10_000, synthetic_classes=100),
+        DEFAULT_SUITE, "60s", "paper", post_baseline=False),
     "quick": Preset("quick", "CIFAR-100, 15 minutes of training per run",
                     DataConfig(), DEFAULT_SUITE, "15m", "paper"),
     "paper": Preset("paper", "CIFAR-100, the papers' 200-epoch recipe",

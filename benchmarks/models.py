@@ -12,9 +12,10 @@ from benchmarks.config import Recipe
 
 
 def compile_model(arch: str, num_classes: int, recipe: Recipe, *, pixels: np.ndarray, mean, std, jit: bool,
-                  hparams=(), learning_rate: float = 0.0) -> keras.Model:
+                  hparams=(), learning_rate=0.0) -> keras.Model:
     """`arch` on `pixels` (uint8, N x H x W x C, held on the device): the recipe's optimizer,
-    sparse cross-entropy on probabilities, top-1/top-5. Its inputs are plans (see `feed`)."""
+    sparse cross-entropy on probabilities, top-1/top-5. Its inputs are plans (see `feed`).
+    `learning_rate`: a float or a schedule (BudgetSchedule)."""
     net = architectures.build(arch, num_classes=num_classes, input_shape=tuple(pixels.shape[1:]),
                               weight_decay=recipe.weight_decay, **dict(hparams))
     model = feed.on_device(net, pixels, mean, std)
@@ -27,6 +28,32 @@ def compile_model(arch: str, num_classes: int, recipe: Recipe, *, pixels: np.nda
                            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
                   jit_compile=jit)
     return model
+
+
+class BudgetSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """The budget-aware schedule (`runner.learning_rate`) of a step-like budget as a function of
+    the optimizer's step, computed inside the compiled step. Assigning the lr from the loop at
+    every step would, on JAX, force a sync of the whole device state each time."""
+
+    def __init__(self, peak: float, warmup: float, total_steps: int):
+        self.peak, self.warmup, self.total_steps = float(peak), float(warmup), int(total_steps)
+
+    def __call__(self, step):
+        progress = keras.ops.minimum(keras.ops.cast(step, "float32") / self.total_steps, 1.0)
+        decay = self.peak * (1.0 - progress) / (1.0 - self.warmup)
+        if self.warmup <= 0:
+            return decay
+        return keras.ops.where(progress < self.warmup, self.peak * progress / self.warmup, decay)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup": self.warmup, "total_steps": self.total_steps}
+
+
+def sync(model: keras.Model) -> None:
+    """Bring the model's variables up to date inside `fit` (JAX keeps them in its own state
+    until the epoch ends); nothing to do on the other backends."""
+    if hasattr(model, "jax_state_sync"):
+        model.jax_state_sync()
 
 
 def build_state(model: keras.Model) -> None:

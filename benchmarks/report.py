@@ -122,7 +122,7 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
 def fairness_warnings(runs: pd.DataFrame) -> list[str]:
     warnings = []
     for column, what in (("dataset", "datasets"), ("budget", "budgets"), ("precision", "precisions"),
-                         ("device", "devices")):
+                         ("backend", "Keras backends"), ("device", "devices")):
         values = sorted(runs[column].dropna().astype(str).unique())
         if len(values) > 1:
             warnings.append(f"Results of different {what} ({', '.join(values)}) are in this folder: each "
@@ -218,7 +218,7 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
     seeds = [g["seed"].nunique() for _, g in rows(runs)]
     head.append(f"What was compared: dataset **{key['dataset']}**, budget **{key['budget']}** per run, "
                 f"recipes {', '.join(sorted(runs['recipe'].dropna().unique()))}, device {key['device']}, "
-                f"precision {key['precision']}, seeds per row {min(seeds)}-{max(seeds)}, "
+                f"precision {key['precision']}, Keras backend {key['backend']}, seeds per row {min(seeds)}-{max(seeds)}, "
                 f"versions: {_versions(runs)}.\n")
     table = main_table(runs)
     head.append(format_table(table).to_markdown(index=False) + "\n")

@@ -165,15 +165,15 @@ def run_folders(results_dir: Path) -> list[Path]:
 # a group, one row (of the report; one side of `compare`) is one thing trained: the same
 # architecture, recipe and variant (builder options, data options, archive), over seeds.
 RUN_COLUMNS = ("arch", "family", "seed", "status", "diverged_at", "dataset", "synthetic", "recipe", "variant",
-               "config_hash", "budget", "budget_kind", "precision", "device", "mixed_devices", "epochs", "steps",
+               "config_hash", "budget", "budget_kind", "precision", "backend", "device", "mixed_devices", "epochs", "steps",
                "train_seconds", "compile_seconds", "images_per_second", "best_val_top1", "final_val_top1",
                "test_top1", "test_top5", "test_top1_final", "train_eval_top1", "gap", "time_to_52", "params",
                "mmacs", "test_used_for_selection", "sha256_ok", "data_warnings", "resume_count", "batch_size",
                "versions", "tuning", "error", "updated", "folder")
-GROUP = ["dataset", "budget", "precision", "device"]
+GROUP = ["dataset", "budget", "precision", "backend", "device"]
 ROW = ["arch", "recipe", "variant"]
 # Fields that older summaries lack, with the value that means "as before".
-_ADDED_FIELDS = {"tuning": None, "diverged_at": None, "variant": "", "config_hash": ""}
+_ADDED_FIELDS = {"tuning": None, "diverged_at": None, "variant": "", "config_hash": "", "backend": "tensorflow"}
 # A summary without one of these cannot be reported; any other field may be absent (written by an
 # older archbench) but, when present, must have its type.
 _NEEDED_FIELDS = {*RUN_COLUMNS, "schema_version", "devices", "versions", "data", "time_to_target"}
@@ -198,7 +198,8 @@ def load(results_dir: Path):
         if row["status"] == "unreadable":
             warnings.append(row["error"])
         elif epochs is not None:
-            for key in ("arch", "seed", "recipe", "variant", "budget", "dataset", "precision", "device", "status"):
+            for key in ("arch", "seed", "recipe", "variant", "budget", "dataset", "precision", "backend", "device",
+                        "status"):
                 epochs[key] = row[key]
             histories.append(epochs)
     runs_df = pd.DataFrame(runs, columns=list(RUN_COLUMNS))
@@ -302,7 +303,8 @@ def _summary_row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
     versions = record.get("versions") or {}
     data = record.get("data") or {}
     row.update(folder=str(folder), device=", ".join(map(str, record.get("devices") or [])) or "unknown",
-               versions=f"TensorFlow {versions.get('tensorflow')}, Keras {versions.get('keras')}, "
+               versions=f"{record.get('backend', 'tensorflow')} {versions.get(record.get('backend', 'tensorflow'))}, "
+                        f"Keras {versions.get('keras')}, "
                         f"archbench {versions.get('git_revision') or versions.get('archbench')}",
                time_to_52=(record.get("time_to_target") or {}).get("0.52"),
                sha256_ok=data.get("sha256_ok"), data_warnings=list(data.get("warnings") or []))

@@ -34,7 +34,8 @@ from benchmarks import backends, checkpoint, environment, feed, models, results
 from benchmarks.config import Budget, Recipe, RunConfig
 from benchmarks.storage import Claim
 
-TARGETS = (0.30, 0.40, 0.52, 0.60, 0.70)  # val top-1 for time_to_target; 0.52: the post's result
+TARGETS = (0.30, 0.40, 0.52, 0.60, 0.70)
+LR_STEP = 0.005  # a time budget's lr is moved in steps of this share of its peak  # val top-1 for time_to_target; 0.52: the post's result
 
 
 class BudgetReached(Exception):
@@ -154,6 +155,7 @@ class _StepControl(keras.callbacks.Callback):
         self.restore_metrics: dict[str, np.ndarray] | None = None
         self.first_step = run.state.step  # global step before this `fit` call's first batch
         self.diverged: dict[str, Any] | None = None
+        self.set_lr: float | None = None  # the lr last given to the optimizer (time budgets)
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -177,16 +179,28 @@ class _StepControl(keras.callbacks.Callback):
         now = time.perf_counter()
         self.charge(now)
         run = self.run
-        _check_signal()
-        if self.diverged is not None:
-            raise Diverged
-        if run.state.used(run.config.budget, run.total) >= 1.0:
-            raise BudgetReached
+        stop = Interrupted(_SIGNAL["received"]) if _SIGNAL["received"] is not None else \
+            Diverged() if self.diverged is not None else \
+            BudgetReached() if run.state.used(run.config.budget, run.total) >= 1.0 else None
+        if stop is not None:
+            models.sync(self.model)  # on JAX the variables are stale inside `fit` until synced
+            raise stop
         if time.monotonic() - run.last_checkpoint >= run.config.checkpoint_every_minutes * 60:
             run.save_checkpoint()
         run.claim.heartbeat()
-        self.model.optimizer.learning_rate = run.current_lr()
+        if run.total is None:  # a time budget: the lr follows the clock (step budgets: models.BudgetSchedule)
+            self._follow_clock()
         self.last = time.perf_counter()
+
+    def _follow_clock(self) -> None:
+        """Set the lr when it has moved by LR_STEP of its peak: on JAX each change costs a sync of
+        the device state, so it happens a few hundred times a run, not every step."""
+        lr = self.run.current_lr()
+        if self.set_lr is None or abs(lr - self.set_lr) >= LR_STEP * self.run.config.learning_rate or lr == 0.0:
+            if lr != self.set_lr:
+                models.sync(self.model)
+                self.model.optimizer.learning_rate = lr
+                self.set_lr = lr
 
     def charge(self, now: float) -> None:
         """Count the step that ended at `now`."""
@@ -221,6 +235,8 @@ class Run:
 
     # --------------------------------------------------------------------------------- setup
     def build(self) -> None:
+        if self.config.backend != keras.backend.backend():
+            raise RuntimeError(f"this run is for the {self.config.backend} backend; Keras runs on {keras.backend.backend()}")
         keras.utils.set_random_seed(self.config.seed)
         backends.deterministic_ops()
         keras.mixed_precision.set_global_policy(self.config.precision)
@@ -229,9 +245,21 @@ class Run:
         with scope:
             model = models.compile_model(self.config.arch, info.num_classes, self.config.recipe,
                                          pixels=self.splits.pixels(), mean=info.mean, std=info.std,
-                                         jit=self.config.jit, hparams=self.config.hparams)
+                                         jit=self.config.jit, hparams=self.config.hparams,
+                                         learning_rate=self._schedule())
             models.build_state(model)
         self.model = model
+
+    def _schedule(self):
+        """What the optimizer is compiled with: for step-like budgets the whole schedule, computed
+        in the step from the optimizer's own counter (exact, free, and restored with it); for time
+        budgets a value the step callback moves with the clock."""
+        recipe = self.config.recipe
+        if recipe.schedule == "constant":
+            return self.config.learning_rate
+        if self.total is None:
+            return 0.0
+        return models.BudgetSchedule(self.config.learning_rate, recipe.warmup, self.total)
 
     def current_lr(self) -> float:
         return learning_rate(self.config.recipe, self.config.learning_rate,
@@ -273,9 +301,9 @@ class Run:
     def train(self) -> None:
         """Train until the budget is spent (or raise Interrupted after checkpointing)."""
         while not self.state.budget_done:
-            self._train_epoch()
+            self.train_epoch()
 
-    def _train_epoch(self) -> None:
+    def train_epoch(self) -> None:
         state = self.state
         control = _StepControl(self)
         control.restore_metrics, self._pending_metrics = self._pending_metrics, None
@@ -364,6 +392,7 @@ class Run:
         if not self.chief:
             return
         started = time.perf_counter()
+        models.sync(self.model)
         self.state.sequence = checkpoint.next_number(self.folder / "checkpoints", self.state.sequence)
         checkpoint.save(self.folder / "checkpoints", self.model, dataclasses.asdict(self.state),
                         self.best_weights)

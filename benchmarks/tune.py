@@ -33,8 +33,15 @@ DEFAULT_RECIPE = "post"  # the canonical search's base recipe (the blog post's o
 FAILURES_IN_A_ROW = 3  # trials failing one after another before the search stops (keras-tuner's default)
 
 
-class SearchFailed(Exception):
-    """Trials failed (the message says how many and why); re-running the same command retries them."""
+def _keras_tuner_fatal():
+    import keras_tuner as kt
+
+    return kt.errors.FatalError
+
+
+class SearchFailed(_keras_tuner_fatal()):
+    """Trials failed (the message says how many and why); re-running the same command retries them.
+    A keras-tuner FatalError, so that raised inside a trial it ends the search at once."""
 
 
 # ------------------------------------------------------------------------------------- identity
@@ -99,12 +106,6 @@ def _base_tuner():
     return kt.Tuner
 
 
-def _keras_tuner_fatal():
-    import keras_tuner as kt
-
-    return kt.errors.FatalError
-
-
 class RunnerTuner(_base_tuner()):
     """A keras-tuner Tuner whose trials are runner `Run`s."""
 
@@ -144,8 +145,8 @@ class RunnerTuner(_base_tuner()):
             message = _one_line(error)
             self.log(f"trial {trial.trial_id}: FAILED: {message}")
             if self.failures_in_a_row >= FAILURES_IN_A_ROW:  # a fault every trial hits: stop here
-                raise _Fatal(f"{self.failures_in_a_row} trials in a row failed, the last with {message}; "
-                             f"fix the cause and run the same command again: failed trials are retried")
+                raise SearchFailed(f"{self.failures_in_a_row} trials in a row failed, the last with {message}; "
+                                   f"fix the cause and run the same command again: failed trials are retried") from error
             raise
         self.failures_in_a_row = 0
         return scores
@@ -172,10 +173,6 @@ class RunnerTuner(_base_tuner()):
 
 def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {' '.join(str(error).split())}"[:500]
-
-
-class _Fatal(_keras_tuner_fatal(), SearchFailed):
-    """SearchFailed raised inside a trial: keras-tuner lets its FatalError through at once."""
 
 
 def _scaled(budget: Budget, share: float) -> float:
@@ -292,16 +289,14 @@ def check_search(arch: str, tuner: str, max_trials: int, recipe: str, data: Data
 def _claim(project: Path, identity: dict[str, Any]) -> None:
     """A search folder belongs to one search: record what it is, and refuse another (a hash collision)."""
     path = project / "search.json"
-    if path.exists():
-        try:
-            held = read_json(path)
-        except (OSError, ValueError):
-            held = None
-        if isinstance(held, dict) and held != json.loads(json.dumps(identity, default=str)):
-            raise ConfigError(f"{project} holds another search ({path}); use another --results-dir")
-        if isinstance(held, dict):
-            return
-    write_json(path, identity)
+    try:
+        held = read_json(path)
+    except (OSError, ValueError):  # a new folder, a search from before this file, or a torn write
+        held = None
+    if not isinstance(held, dict):
+        write_json(path, identity)
+    elif held != json.loads(json.dumps(identity, default=str)):
+        raise ConfigError(f"{project} holds another search ({path}); use another --results-dir")
 
 
 def search(arch: str, *, tuner: str, max_trials: int, budget: Budget, data: DataConfig, recipe: str,

@@ -53,7 +53,7 @@ def test_builder_options_and_data_are_part_of_the_run_identity():
     assert set(dropout.variant().split(", ")) - set(plain.variant().split(", ")) == {"dropout=0.3"}
     assert "data 01234567" in other_data.variant()
     canonical = RunConfig(arch="resnet20", data=dataclasses.replace(config().data.__class__(), batch_size=128),
-                          recipe=RECIPES["paper"], budget=Budget.parse("15m"))
+                          recipe=RECIPES["paper"], budget=Budget.parse("15m"), backend="tensorflow")
     assert canonical.variant() == "" and canonical.fingerprint() == ""
 
 

@@ -57,11 +57,28 @@ def test_peaks_and_epochs_in_budget():
     assert speed._epochs_in(Budget.parse("30steps"), 500, config) == 3.0
 
 
-def test_auto_settings_follow_the_device():
-    auto = speed.SpeedConfig(precision="auto")
-    assert speed.resolve(auto, "CPU: x").precision == "float32" and speed.resolve(auto, "CPU: x").jit is False
-    gpu = speed.resolve(auto, "GPU: NVIDIA H100 x 1")
-    assert gpu.precision == "mixed_bfloat16" and gpu.jit is True
+@pytest.mark.parametrize("device,precision,jit", [
+    ({"kind": "cpu", "name": "x", "capability": None}, "float32", False),
+    ({"kind": "gpu", "name": "NVIDIA H200", "capability": (9, 0)}, "mixed_bfloat16", True),
+    ({"kind": "gpu", "name": "Tesla T4", "capability": (7, 5)}, "mixed_float16", True),
+])
+def test_auto_precision_and_xla_follow_the_device(monkeypatch, device, precision, jit):
+    from benchmarks import backends
+
+    monkeypatch.setattr(backends, "accelerator", lambda: {"count": 1, "memory": None, **device})
+    auto = speed.resolve(speed.SpeedConfig(precision="auto"))
+    assert (auto.precision, auto.jit) == (precision, jit)  # the TensorFlow backend here
+    assert backends.resolve_precision("auto", None) == (precision, jit)  # `run` resolves the same way
+
+
+def test_bf16_on_a_gpu_without_it_is_refused(monkeypatch):
+    from benchmarks import backends
+    from benchmarks.config import ConfigError
+
+    monkeypatch.setattr(backends, "accelerator", lambda: {"kind": "gpu", "name": "Tesla T4", "capability": (7, 5),
+                                                          "count": 1, "memory": None})
+    with pytest.raises(ConfigError, match="compute capability 8.0"):
+        backends.resolve_precision("mixed_bfloat16", None)
 
 
 @pytest.mark.parametrize("args,fragment", [(["--all", "--steps", "0"], "--steps"), ([], "at least one"),
