@@ -11,8 +11,7 @@ models build on any Keras backend (TensorFlow here, JAX on the GPU machine).
 
 from architectures import original, resnet, vgg, wide_resnet  # noqa: F401  (fill the registry)
 from architectures.complexity import macs, trainable_params
-from architectures.registry import (Spec, UnknownArchitectureError, build, check_options, names, register,
-                                   register_family, spec)
+from architectures.registry import Spec, UnknownArchitectureError, build, check_options, names, register, register_family, spec
 
 __all__ = ["Spec", "UnknownArchitectureError", "build", "check_options", "macs", "names", "register", "register_family",
            "spec", "trainable_params"]

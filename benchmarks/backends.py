@@ -8,6 +8,8 @@ import importlib.util
 import os
 import sys
 
+import numpy as np
+
 from benchmarks.config import ConfigError
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -143,6 +145,24 @@ def resolve_precision(precision: str, jit: bool | None) -> tuple[str, bool]:
     if jit is None:  # JAX without jit runs op by op; torch's jit is torch.compile, minutes per model
         jit = current() == "jax" or (gpu and current() == "tensorflow")
     return precision, jit
+
+
+def process_share() -> tuple[int, int]:
+    """(this process's index, number of processes) training one run together (JAX multi-host)."""
+    if current() != "jax":
+        return 0, 1
+    import jax
+
+    return jax.process_index(), jax.process_count()
+
+
+def to_numpy(value) -> np.ndarray:
+    """A variable's value on this host. Under JAX multi-host data parallelism the weights are
+    replicated over processes and no process can address them all: its own replica is the value."""
+    value = getattr(value, "value", value)
+    if getattr(value, "is_fully_addressable", True) is False:
+        value = value.addressable_data(0)
+    return np.asarray(value)
 
 
 def fits_on_device(nbytes: int) -> bool:

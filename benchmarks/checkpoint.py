@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import feed
+from benchmarks import backends, feed
 from benchmarks.storage import atomic_write
 
 KEEP = 2  # checkpoints kept: the newest and the one before it
@@ -65,7 +65,7 @@ def save(folder: Path, model, state: dict[str, Any], best_weights: list[np.ndarr
     for group, variables in _groups(model).items():
         paths[group] = [v.path for v in variables]
         for i, v in enumerate(variables):
-            arrays[f"{group}/{i}"] = np.asarray(v.numpy())
+            arrays[f"{group}/{i}"] = backends.to_numpy(v)
     for i, w in enumerate(best_weights or []):
         arrays[f"best/{i}"] = w
     meta = {"state": state, "paths": paths, "has_best": best_weights is not None}

@@ -148,6 +148,8 @@ def cmd_run(args) -> int:
     if args.seed is not None and args.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {args.seed}")
     data_flags = {k: getattr(args, k) for k in plan.DATA_FLAGS}
+    backends.configure_runtime(args.deterministic)
+    strategy, chief = suite.make_strategy(args.strategy)  # JAX's multi-host runtime starts before its devices
     precision, jit = backends.resolve_precision(args.precision, args.jit)
     run_flags = {"precision": precision, "jit": jit, "strategy": args.strategy, "backend": backends.current(),
                  "checkpoint_every_minutes": args.checkpoint_every, "train_eval_every": args.train_eval_every,
@@ -158,14 +160,15 @@ def cmd_run(args) -> int:
     configs, note = plan.plan(args.archs, all_=args.all, preset=args.preset, seeds=list(seeds),
                               budget=args.budget, recipe=args.recipe, data_flags=data_flags, run_flags=run_flags,
                               results_dir=args.results_dir, tuned_file=tuned_file)
+    if args.strategy == "multi-worker" and any(c.budget.kind == "seconds" for c in configs):
+        raise ConfigError("--strategy multi-worker needs a step-like budget (epochs, steps, images): processes "
+                          "would each read their own clock and stop at different steps")
     if args.shard:
         configs = suite.shard(configs, *suite.parse_shard(args.shard))
     results_dir = Path(args.results_dir)
     _check_writable(results_dir)
     if note and not args.quiet:
         print(f"note: {note}")
-    backends.configure_runtime(args.deterministic)
-    strategy, chief = suite.make_strategy(args.strategy)
     runner.install_signal_handlers()
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
     try:
@@ -294,7 +297,7 @@ def _check_results_dir(folder) -> None:
 def _check_writable(folder) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
+        probe = folder / f".write-test-{os.getpid()}"  # several processes may probe at once
         probe.write_text("")
         probe.unlink()
     except OSError as error:

@@ -211,6 +211,7 @@ class Splits:
                 self.offsets[split] = start
                 start += len(arrays[f"y_{split}"])
         self._train_eval = np.arange(0) if train_eval_rows is None else np.asarray(train_eval_rows)
+        self._pixels: np.ndarray | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -218,7 +219,9 @@ class Splits:
 
     def pixels(self) -> np.ndarray:
         """Every split's images in table order: what goes to the device, once."""
-        return np.concatenate([self.arrays[f"x_{s}"] for s in self.offsets])
+        if self._pixels is None:
+            self._pixels = np.concatenate([self.arrays[f"x_{s}"] for s in self.offsets])
+        return self._pixels
 
     @property
     def steps_per_epoch(self) -> int:

@@ -4,7 +4,6 @@ described by `backends.device`)."""
 from __future__ import annotations
 
 import functools
-import os
 import platform
 import socket
 import subprocess

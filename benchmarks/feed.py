@@ -20,9 +20,8 @@ function of its position (resume would differ), and they pad with zeros, not by 
 
 from __future__ import annotations
 
-import numpy as np
-
 import keras
+import numpy as np
 from keras import ops
 
 PAD = 4  # pixels of reflection padding before the random crop (He et al., Zagoruyko & Komodakis)
@@ -64,47 +63,57 @@ def model_inputs(plan: dict[str, np.ndarray], start: int = 0) -> dict[str, np.nd
     return {k: plan[k][start:] for k in ("index", "shift", "flip", "cutout")}
 
 
-def fit_arguments(inputs: dict[str, np.ndarray], labels: np.ndarray, batch_size: int) -> dict:
+def fit_arguments(inputs: dict[str, np.ndarray], labels: np.ndarray, batch_size: int, sample_weight=None) -> dict:
     """Keyword arguments for `fit`/`evaluate` that hand the plans over as they are. On TensorFlow
     a plain `from_tensor_slices(...).batch()`: Keras' own array adapter adds a parallel map per
     epoch (and, with TF 2.21, an error line about `use_unbounded_threadpool` each time); the
     other backends slice the numpy arrays directly."""
     if keras.backend.backend() != "tensorflow":
-        return {"x": inputs, "y": labels, "batch_size": batch_size}
+        return {"x": inputs, "y": labels, "batch_size": batch_size, "sample_weight": sample_weight}
     import tensorflow as tf
 
     options = tf.data.Options()
     options.autotune.enabled = False  # measured: its thread made each epoch's teardown wait ~1.3 s
     options.deterministic = True
-    data = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(batch_size).prefetch(2)
+    parts = (inputs, labels) if sample_weight is None else (inputs, labels, sample_weight)
+    data = tf.data.Dataset.from_tensor_slices(parts).batch(batch_size).prefetch(2)
     return {"x": data.with_options(options)}
 
 
 # ----------------------------------------------------------------------------- the device part
 class DeviceImages(keras.layers.Layer):
-    """uint8 pixels held on the device; maps a batch of plans to normalised float32 images."""
+    """uint8 pixels held on the device; maps a batch of plans to normalised float32 images.
 
-    def __init__(self, pixels: np.ndarray, mean, std, **kwargs):
+    Host mode (`pixels` None): for data too large for the device, each batch brings its own
+    uint8 images (gathered on the host by `to_host`), and the same crop, flip and cutout apply."""
+
+    def __init__(self, pixels: np.ndarray | None, mean, std, image_shape=None, **kwargs):
         super().__init__(name=NAME, dtype="float32", autocast=False, **kwargs)
-        n, h, w, c = pixels.shape
-        self.image_shape = (h, w, c)
+        self.image_shape = tuple(pixels.shape[1:]) if pixels is not None else tuple(image_shape)
+        h, w, c = self.image_shape
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
-        # Flat (N*H*W, C): a batch is then one gather of H*W rows per image.
-        self.pixels = self.add_weight(shape=(n * h * w, c), dtype="uint8", trainable=False,
-                                      initializer="zeros", name="pixels")
-        self.pixels.assign(np.ascontiguousarray(pixels).reshape(n * h * w, c))
+        self.pixels = None
+        if pixels is not None:  # flat (N*H*W, C): a batch is then one gather of H*W rows per image
+            self.pixels = self.add_weight(shape=(len(pixels) * h * w, c), dtype="uint8", trainable=False,
+                                          initializer="zeros", name="pixels")
+            self.pixels.assign(np.ascontiguousarray(pixels).reshape(-1, c))
 
     def call(self, inputs):
         h, w, c = self.image_shape
-        index, shift, flip, centre = (inputs[k] for k in ("index", "shift", "flip", "cutout"))
-        index = ops.reshape(ops.cast(index, "int32"), (-1,))
+        shift, flip, centre = (inputs[k] for k in ("shift", "flip", "cutout"))
+        if self.pixels is None:
+            table = ops.reshape(inputs["images"], (-1, c))
+            index = ops.arange(ops.shape(shift)[0], dtype="int32")
+        else:
+            table = self.pixels
+            index = ops.reshape(ops.cast(inputs["index"], "int32"), (-1,))
         rows = ops.arange(h, dtype="int32")[None, :] + shift[:, 0:1]
         cols = ops.arange(w, dtype="int32")[None, :]
         cols = ops.where(ops.reshape(flip, (-1, 1)) > 0, w - 1 - cols, cols) + shift[:, 1:2]
         source = (index[:, None, None] * (h * w) + _reflect(rows, h)[:, :, None] * w
                   + _reflect(cols, w)[:, None, :])
-        x = ops.take(self.pixels, ops.reshape(source, (-1,)), axis=0)
+        x = ops.take(table, ops.reshape(source, (-1,)), axis=0)
         x = ops.reshape(ops.cast(x, "float32"), (-1, h, w, c)) / 255.0
         x = (x - ops.convert_to_tensor(self.mean)) / ops.convert_to_tensor(self.std)
         # Cutout zeroes a square after normalising: 0 is the dataset mean.
@@ -114,7 +123,7 @@ class DeviceImages(keras.layers.Layer):
         return x * ops.cast(ops.logical_not(inside), "float32")[..., None]
 
     def compute_output_spec(self, inputs):
-        batch = inputs["index"].shape[0]
+        batch = inputs["shift"].shape[0]
         return keras.KerasTensor((batch, *self.image_shape), dtype="float32")
 
 
@@ -124,18 +133,28 @@ def _reflect(v, size: int):
     return ops.where(v > size - 1, 2 * (size - 1) - v, v)
 
 
-def inputs_spec() -> dict[str, keras.KerasTensor]:
-    return {"index": keras.Input((), dtype="int32", name="index"),
+def inputs_spec(image_shape=None) -> dict[str, keras.KerasTensor]:
+    """The model's inputs: a plan per image, and in host mode the image itself."""
+    first = {"index": keras.Input((), dtype="int32", name="index")} if image_shape is None else \
+        {"images": keras.Input(tuple(image_shape), dtype="uint8", name="images")}
+    return {**first,
             "shift": keras.Input((2,), dtype="int32", name="shift"),
             "flip": keras.Input((), dtype="int32", name="flip"),
             "cutout": keras.Input((2,), dtype="int32", name="cutout")}
 
 
-def on_device(net: keras.Model, pixels: np.ndarray, mean, std) -> keras.Model:
-    """`net` behind a `DeviceImages` layer: the model that trains and evaluates on plans."""
-    inputs = inputs_spec()
-    outputs = net(DeviceImages(pixels, mean, std)(inputs))
-    return keras.Model(inputs, outputs, name=f"{net.name}_on_device")
+def on_device(net: keras.Model, pixels: np.ndarray, mean, std, host: bool = False) -> keras.Model:
+    """`net` behind a `DeviceImages` layer: the model that trains and evaluates on plans. `host`:
+    the pixels stay in host memory and each batch carries its images (see `to_host`)."""
+    inputs = inputs_spec(pixels.shape[1:] if host else None)
+    outputs = net(DeviceImages(None if host else pixels, mean, std, image_shape=pixels.shape[1:])(inputs))
+    return keras.Model(inputs, outputs, name=f"{net.name}_on_{'host' if host else 'device'}")
+
+
+def to_host(inputs: dict[str, np.ndarray], pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """Host mode: replace each plan's table row by its uint8 image (about 3 KB per image)."""
+    out = {k: v for k, v in inputs.items() if k != "index"}
+    return {"images": pixels[inputs["index"]], **out}
 
 
 def is_data(variable) -> bool:

@@ -7,25 +7,28 @@ import keras
 import numpy as np
 
 import architectures
-from benchmarks import feed
+from benchmarks import backends, feed
 from benchmarks.config import Recipe
 
 
 def compile_model(arch: str, num_classes: int, recipe: Recipe, *, pixels: np.ndarray, mean, std, jit: bool,
-                  hparams=(), learning_rate=0.0) -> keras.Model:
+                  hparams=(), learning_rate=0.0, host: bool = False) -> keras.Model:
     """`arch` on `pixels` (uint8, N x H x W x C, held on the device): the recipe's optimizer,
     sparse cross-entropy on probabilities, top-1/top-5. Its inputs are plans (see `feed`).
-    `learning_rate`: a float or a schedule (BudgetSchedule)."""
+    `learning_rate`: a float or a schedule (BudgetSchedule); `host`: the pixels stay in host
+    memory and travel with each batch (data too large for the device)."""
     net = architectures.build(arch, num_classes=num_classes, input_shape=tuple(pixels.shape[1:]),
                               weight_decay=recipe.weight_decay, **dict(hparams))
-    model = feed.on_device(net, pixels, mean, std)
+    model = feed.on_device(net, pixels, mean, std, host=host)
     if recipe.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov)
     else:
         optimizer = keras.optimizers.Adam(learning_rate)
+    # Weighted metrics: without sample weights they are the plain ones; with them (a multi-host
+    # evaluation padded to whole batches) the padding counts for nothing. Keras' `metrics` ignore weights.
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1"),
-                           keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
+                  weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1"),
+                                    keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
                   jit_compile=jit)
     return model
 
@@ -60,6 +63,8 @@ def build_state(model: keras.Model) -> None:
     """Create optimizer slots and metric accumulators now, so a checkpoint can fill them (Keras
     builds them lazily on the first step, which comes after restoring)."""
     x = feed.plain(np.zeros(1, np.int64))
+    if "images" in model.input:  # host mode
+        x = feed.to_host(x, np.zeros((1, *model.input["images"].shape[1:]), np.uint8))
     model._symbolic_build(data_batch=(x, np.zeros((1,), np.int64)))
 
 
@@ -69,7 +74,7 @@ def weights(model: keras.Model) -> list:
 
 
 def get_weights(model: keras.Model) -> list[np.ndarray]:
-    return [np.array(v) for v in weights(model)]
+    return [np.array(backends.to_numpy(v)) for v in weights(model)]
 
 
 def set_weights(model: keras.Model, values: list[np.ndarray]) -> None:

@@ -34,8 +34,8 @@ from benchmarks import backends, checkpoint, environment, feed, models, results
 from benchmarks.config import Budget, Recipe, RunConfig
 from benchmarks.storage import Claim
 
-TARGETS = (0.30, 0.40, 0.52, 0.60, 0.70)
-LR_STEP = 0.005  # a time budget's lr is moved in steps of this share of its peak  # val top-1 for time_to_target; 0.52: the post's result
+TARGETS = (0.30, 0.40, 0.52, 0.60, 0.70)  # val top-1 for time_to_target; 0.52: the post's result
+LR_STEP = 0.005  # a time budget's lr is moved in steps of this share of its peak
 
 
 class BudgetReached(Exception):
@@ -231,6 +231,10 @@ class Run:
         self.last_checkpoint = time.monotonic()
         self.first_step_of_segment = True
         self.model = None
+        self.host_feed = False  # the data stays in host memory (too large for the device)
+        self.share = backends.process_share()  # (index, count) of the processes training this run
+        if config.data.batch_size % self.share[1]:
+            raise ValueError(f"batch size {config.data.batch_size} does not split over {self.share[1]} processes")
         self._pending_metrics: dict[str, np.ndarray] | None = None  # a half epoch's metric sums
 
     # --------------------------------------------------------------------------------- setup
@@ -242,11 +246,15 @@ class Run:
         keras.mixed_precision.set_global_policy(self.config.precision)
         scope = self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
         info = self.splits.info
+        self.host_feed = not backends.fits_on_device(self.splits.pixels().nbytes)
+        if self.host_feed:
+            self.log(f"{self._who()}: the data ({self.splits.pixels().nbytes / 2**30:.1f} GiB) does not fit beside the "
+                     f"model in the device's memory: it stays in host memory and travels with each batch (slower)")
         with scope:
             model = models.compile_model(self.config.arch, info.num_classes, self.config.recipe,
                                          pixels=self.splits.pixels(), mean=info.mean, std=info.std,
                                          jit=self.config.jit, hparams=self.config.hparams,
-                                         learning_rate=self._schedule())
+                                         learning_rate=self._schedule(), host=self.host_feed)
             models.build_state(model)
         self.model = model
 
@@ -308,9 +316,10 @@ class Run:
         control = _StepControl(self)
         control.restore_metrics, self._pending_metrics = self._pending_metrics, None
         started_step, started_seconds = state.step, state.train_seconds
-        x, y = self.splits.train(state.epoch, skip_batches=state.step_in_epoch)
+        x, y = self._inputs(*self.splits.train(state.epoch, skip_batches=state.step_in_epoch), self.config.data.batch_size)
+        batch = self.config.data.batch_size // self.share[1]
         try:
-            self.model.fit(**feed.fit_arguments(x, y, self.config.data.batch_size), epochs=state.epoch + 1,
+            self.model.fit(**feed.fit_arguments(x, y, batch), epochs=state.epoch + 1,
                            initial_epoch=state.epoch, verbose=0, shuffle=False, callbacks=[control])
             epoch_ended = True
         except (BudgetReached, Diverged):
@@ -363,10 +372,29 @@ class Run:
     def evaluate(self, split: str) -> dict[str, float]:
         started = time.perf_counter()
         x, y = self.splits.evaluation(split)
-        logs = self.model.evaluate(**feed.fit_arguments(x, y, max(self.config.data.batch_size, 256)), verbose=0,
+        count, processes = len(y), self.share[1]
+        batch = -(-max(self.config.data.batch_size, 256) // processes) * processes
+        weights = None
+        if processes > 1:  # every process takes its share of each batch: pad to whole batches, weight 0
+            pad = -count % batch
+            x, y = ({k: np.concatenate([v, np.repeat(v[:1], pad, axis=0)]) for k, v in x.items()},
+                    np.concatenate([y, np.repeat(y[:1], pad)]))
+            weights = (np.arange(count + pad) < count).astype(np.float32)
+        x, y = self._inputs(x, y, batch)
+        if weights is not None:
+            weights = _share(weights, batch, *self.share)
+        logs = self.model.evaluate(**feed.fit_arguments(x, y, batch // processes, sample_weight=weights), verbose=0,
                                    return_dict=True)
+        if weights is not None:  # the loss is averaged over padded batches: undo that exactly
+            logs["loss"] = logs["loss"] * len(weights) * processes / count
         self.state.eval_seconds += time.perf_counter() - started
         return {k: float(v) for k, v in logs.items()}
+
+    def _inputs(self, x, y, batch: int):
+        """This process's share of every `batch` (multi-host), images attached in host mode."""
+        if self.share[1] > 1:
+            x, y = {k: _share(v, batch, *self.share) for k, v in x.items()}, _share(y, batch, *self.share)
+        return (feed.to_host(x, self.splits.pixels()) if self.host_feed else x), y
 
     # ----------------------------------------------------------------------------- the end
     def final_metrics(self) -> dict[str, Any]:
@@ -453,13 +481,21 @@ class Run:
             "precision": config.precision, "jit": config.jit, "strategy": config.strategy,
             "batch_size": config.data.batch_size, "learning_rate": config.learning_rate,
             "selected_on": self.selection_split, "test_used_for_selection": info.test_used_for_selection,
-            "data": {k: v for k, v in info.to_dict().items() if k != "class_names"},
+            "data": {**{k: v for k, v in info.to_dict().items() if k != "class_names"},
+                     "feed": "host" if self.host_feed else "device"},
             "config": config.to_dict(), "versions": environment.versions(),
             "tuning": dict(config.tuning) or None,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         record.update(final or {})
         return record
+
+
+def _share(values: np.ndarray, batch: int, index: int, count: int) -> np.ndarray:
+    """Process `index`'s contiguous slice of each `batch`-sized batch of `values`."""
+    per = batch // count
+    shaped = values.reshape(len(values) // batch, count, per, *values.shape[1:])
+    return shaped[:, index].reshape(-1, *values.shape[1:])
 
 
 def time_to_target(history: list[dict[str, Any]]) -> dict[str, float | None]:

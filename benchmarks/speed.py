@@ -18,8 +18,8 @@ import keras
 import numpy as np
 
 import architectures
-from benchmarks.config import RECIPES, Budget, DataConfig
 from benchmarks import backends, feed, models
+from benchmarks.config import RECIPES, Budget, DataConfig
 
 # Dense peak TFLOP/s per GPU (fp32, bf16/fp16 tensor cores), from the vendors' datasheets, no
 # sparsity; matched against the device name. Give another with --peak-tflops.

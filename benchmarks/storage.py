@@ -133,6 +133,19 @@ class Claim:
         return True
 
 
+class NoClaim:
+    """The claim of a non-chief process of a multi-worker run: the chief holds the real one."""
+
+    def acquire(self) -> bool:
+        return True
+
+    def heartbeat(self, every: float = 30.0) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
 def _alive(pid) -> bool:
     if not isinstance(pid, int):
         return False

@@ -13,7 +13,7 @@ from benchmarks import backends, results
 from benchmarks.config import RECIPES, ConfigError, RunConfig
 from benchmarks.data import check_available, load_splits, train_size
 from benchmarks.runner import Diverged, Interrupted, Run, _hms
-from benchmarks.storage import Claim, read_json, write_json
+from benchmarks.storage import Claim, NoClaim, read_json, write_json
 
 
 def shard(configs: list[RunConfig], index: int, count: int) -> list[RunConfig]:
@@ -61,13 +61,34 @@ def make_strategy(name: str):
     if name == "mirrored":
         raise ConfigError("--strategy mirrored needs the tensorflow or jax backend (keras.distribution "
                           "does not cover torch)")
+    if backend == "jax":
+        return _jax_multi_worker()
     # Tried with two workers on 127.0.0.1 (TF_CONFIG): Keras 3.15's fit fails at its first step under
     # MultiWorkerMirroredStrategy ("Attempt to convert a value (PerReplica ...) to a Tensor").
     # A known upstream gap since TF 2.16 moved to Keras 3 (keras-team/keras#20585, still open;
     # tensorflow/tensorflow#72388). Refuse clearly instead of failing every run; --shard spreads
     # a suite over machines instead.
-    raise ConfigError("--strategy multi-worker does not work with Keras 3.15's fit yet (PerReplica "
-                      "conversion error); spread a suite over machines with --shard I/N instead")
+    raise ConfigError("--strategy multi-worker needs --backend jax (Keras 3.15's fit fails under TensorFlow's "
+                      "MultiWorkerMirroredStrategy, keras-team/keras#20585); or spread a suite with --shard I/N")
+
+
+def _jax_multi_worker():
+    """Several processes (hosts) train one run: JAX's distributed runtime through
+    keras.distribution.initialize, data parallel over every device of every process. Each process
+    feeds its own share of every global batch (the runner slices the same (seed, epoch) plan), so
+    Keras must not shard the data again. Must run before JAX starts its backend."""
+    import jax
+    import keras
+
+    missing = [v for v in ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
+                           "KERAS_DISTRIBUTION_PROCESS_ID") if v not in os.environ]
+    if missing:
+        raise ConfigError(f"--strategy multi-worker needs {', '.join(missing)} in every process's environment "
+                          f"(e.g. 10.0.0.1:1234,10.0.0.2:1234 / 2 / 0 and 1)")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes; GPUs use NCCL
+    keras.distribution.initialize()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(auto_shard_dataset=False))
+    return None, jax.process_index() == 0
 
 
 def run_all(configs: list[RunConfig], results_dir: Path, *, restart: bool = False, strategy=None,
@@ -103,11 +124,11 @@ def run_one(config: RunConfig, results_dir: Path, *, restart: bool = False, stra
     existing = results.read_summary(folder)
     if isinstance(existing, dict) and existing.get("status") in FINISHED and not restart:
         return _row(config, f"skipped ({existing['status']})", existing)
-    claim = Claim(folder)
+    claim = Claim(folder) if chief else NoClaim()  # the processes of one multi-worker run share its claim
     if not claim.acquire():
         return _row(config, "skipped (claimed by another worker)", existing)
     try:
-        if restart and folder.exists():
+        if restart and chief and folder.exists():
             aside = _set_aside(results_dir, folder)
             log(f"{config.arch} seed {config.seed}: previous run moved to {aside}")
             claim = Claim(folder)
@@ -120,7 +141,8 @@ def run_one(config: RunConfig, results_dir: Path, *, restart: bool = False, stra
 def _train(config, folder, claim, strategy, chief, verbose, log) -> dict:
     who = f"{config.arch} seed {config.seed}"
     try:
-        _check_config(folder, config)
+        if chief:
+            _check_config(folder, config)
     except ConfigError as error:  # the folder is another run's: record nothing in it
         log(f"{who}: FAILED: {error}")
         return _row(config, "failed", {"error": str(error)})

@@ -83,6 +83,26 @@ def test_the_device_copy_of_the_data_is_never_checkpointed(tmp_path):
     assert len(models.get_weights(model)) == len(model.weights) - 1
 
 
+def test_data_too_large_for_the_device_stays_on_the_host_and_trains_identically(tmp_path, monkeypatch):
+    """The fallback feeds the same plans with the images attached: the same run, bit for bit."""
+    from benchmarks import suite
+    from tests.test_runner import config, history_of
+
+    cfg = config(budget="8steps")
+    logs = []
+    suite.run_one(cfg, tmp_path / "device", verbose=1, log=logs.append)
+    monkeypatch.setattr(backends, "fits_on_device", lambda nbytes: False)
+    suite.run_one(cfg, tmp_path / "host", verbose=1, log=logs.append)
+    assert any("stays in host memory" in line for line in logs)
+    on_device, on_host = (json.loads((tmp_path / w / cfg.relative_dir() / "summary.json").read_text())
+                          for w in ("device", "host"))
+    assert (on_device["data"]["feed"], on_host["data"]["feed"]) == ("device", "host")
+    # Same images, same steps; only multi-threaded kernels' summation order may differ.
+    losses = [float(history_of(tmp_path / w, cfg)[0]["loss"]) for w in ("device", "host")]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+    assert on_device["steps"] == on_host["steps"] == 8
+
+
 # --------------------------------------------------------------------------------- backends
 def test_an_unknown_or_missing_backend_is_one_clear_error(monkeypatch):
     with pytest.raises(ConfigError, match="must be one of tensorflow, jax, torch"):
@@ -148,3 +168,40 @@ def test_jax_data_parallel_over_two_cpu_devices(tmp_path, cli_env):
     assert proc.returncode == 0, proc.stderr
     (record,) = [json.loads(p.read_text()) for p in tmp_path.glob("**/summary.json")]
     assert record["status"] == "complete" and record["strategy"] == "mirrored" and record["steps"] == 6
+
+
+@pytest.mark.jax
+@pytest.mark.slow
+def test_two_jax_processes_train_one_run_like_one_process(tmp_path, cli_env):
+    """Multi-host data parallelism on 127.0.0.1 (JAX's CPU collectives): each process feeds its
+    half of every global batch; the history matches the one-process run; the chief alone writes."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**cli_env, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    args = ["run", "resnet20", "--preset", "smoke", "--budget", "3steps", "--batch-size", "32", "--deterministic",
+            "--quiet"]
+    workers = [subprocess.Popen([sys.executable, "-m", "benchmarks", *args, "--strategy", "multi-worker",
+                                 "--results-dir", str(tmp_path / "two")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env={**env, "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
+                                                "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+                                                "KERAS_DISTRIBUTION_PROCESS_ID": str(i)})
+               for i in (0, 1)]
+    for worker in workers:
+        out, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-3000:]
+    one = run_cli(args, tmp_path / "one", env)
+    assert one.returncode == 0, one.stderr
+    (two_summary,) = (tmp_path / "two").glob("**/summary.json")
+    (one_summary,) = (tmp_path / "one").glob("**/summary.json")
+    a, b = (json.loads(p.read_text()) for p in (one_summary, two_summary))
+    assert a["steps"] == b["steps"] == 3 and b["status"] == "complete"
+    for key in ("test_top1", "test_top5", "train_eval_top1", "best_val_top1"):
+        assert a[key] == pytest.approx(b[key], abs=1.01 / 500), key  # within one image
+    ha, hb = (np.genfromtxt(p.parent / "history.csv", delimiter=",", names=True) for p in (one_summary, two_summary))
+    assert float(ha["loss"]) == pytest.approx(float(hb["loss"]), rel=1e-5)
+    assert float(ha["val_loss"]) == pytest.approx(float(hb["val_loss"]), rel=2e-3)
+    assert len(json.loads((two_summary.parent / "environment.json").read_text())) == 1  # the chief's segment only
+    assert list((two_summary.parent / "checkpoints").glob("ckpt-*.npz")) and not (two_summary.parent / "claim.json").exists()
