@@ -132,7 +132,3 @@ register("original", family="original",
          description="The blog post's hand-made 9-conv CNN, layer for layer (the baseline under test)",
          reference="blog post: a 9-conv Keras CNN on CIFAR-100, about 52% val after 2 days on a K80",
          published=POST)(build_original)
-
-register("original-tuned", family="original",
-         description="original with tuned hyperparameters (from `tune`; give them with --hparams)",
-         reference="this project's `tune` search over the post's own suspects")(build_original)

@@ -18,32 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.config import ConfigError
+from benchmarks.datasets import DATASETS
 
-# Published archives (sha256 from Keras' and tensorflow-datasets' own checksum tables).
-ARCHIVES = {
-    "cifar100": {
-        "cifar-100-python.tar.gz": "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
-        "cifar-100-binary.tar.gz": "58a81ae192c23a4be8b1804d68e518ed807d710a4eb253b1f2a199162a40d8ec",
-    },
-    "cifar10": {
-        "cifar-10-python.tar.gz": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-        "cifar-10-binary.tar.gz": "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
-    },
-}
-# The folder each archive unpacks to.
-FOLDERS = {"cifar-100-python.tar.gz": "cifar-100-python", "cifar-100-binary.tar.gz": "cifar-100-binary",
-           "cifar-10-python.tar.gz": "cifar-10-batches-py", "cifar-10-binary.tar.gz": "cifar-10-batches-bin"}
-_RECORD_PIXELS = 32 * 32 * 3
-# Bounds a CIFAR file can never exceed, checked before anything is allocated: a split holds at most
-# 60,000 images (CIFAR-10 and -100 alike), so no array in a pickle is larger than 60,000 rows of
-# 3,072 bytes and no file larger than those rows with their label bytes, plus the pickle's lists.
-_MAX_IMAGES = 60_000
-_MAX_ARRAY_BYTES = _MAX_IMAGES * _RECORD_PIXELS
-_MAX_FILE_BYTES = _MAX_IMAGES * (_RECORD_PIXELS + 2) + (16 << 20)
-# Every file name one of the four formats uses; other files (readme.html) are listed, never read.
-_FILES = frozenset({"meta", "train", "test", "batches.meta", "test_batch", "train.bin", "test.bin",
-                    "fine_label_names.txt", "coarse_label_names.txt", "batches.meta.txt", "test_batch.bin",
-                    *(f"data_batch_{i}" for i in range(1, 6)), *(f"data_batch_{i}.bin" for i in range(1, 6))})
+# Published archives and the folder each unpacks to, from the dataset specs.
+ARCHIVES = {name: {f: sha for f, (sha, _) in d.archives.items()} for name, d in DATASETS.items() if d.archives}
+FOLDERS = {f: folder for d in DATASETS.values() for f, (_, folder) in d.archives.items()}
 
 
 class CorruptArchiveError(ConfigError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,43 @@ def load_latest(folder: Path, log=print, fits=None) -> tuple[dict[str, Any], dic
             log(f"warning: {error if path.name in str(error) else f'{path.name}: {error}'}; "
                 f"falling back to the previous checkpoint")
     return None
+
+
+class Checkpointer:
+    """A run's checkpoint folder: numbered atomic saves (by the chief alone) and the restore of the
+    newest checkpoint that reads and fits. Knows when the next in-epoch checkpoint is due."""
+
+    def __init__(self, folder: Path, chief: bool = True, log=print):
+        self.folder, self.chief, self.log = Path(folder), chief, log
+        self.last = time.monotonic()
+
+    def due(self, every_minutes: float) -> bool:
+        return time.monotonic() - self.last >= every_minutes * 60
+
+    def save(self, model, state, best_weights) -> None:
+        """Checkpoint `model` and `state` (a dataclass with `sequence` and `checkpoint_seconds`)."""
+        if not self.chief:
+            return
+        import dataclasses
+
+        from benchmarks import models
+
+        started = time.perf_counter()
+        models.sync(model)
+        state.sequence = next_number(self.folder, state.sequence)
+        save(self.folder, model, dataclasses.asdict(state), best_weights)
+        state.checkpoint_seconds += time.perf_counter() - started
+        self.last = time.monotonic()
+
+    def restore(self, model, make_state):
+        """(state, best weights, arrays) of the newest checkpoint that fits, or None.
+        `make_state(dict)` builds the state, raising CheckpointError for one that does not fit."""
+        restored = {}
+
+        def fits(meta, arrays):  # checks everything, then assigns: see `restore`
+            state = make_state(meta.get("state"))
+            restored.update(best=restore(model, meta, arrays), state=state, arrays=arrays)
+
+        if load_latest(self.folder, log=self.log, fits=fits) is None:
+            return None
+        return restored["state"], restored["best"], restored["arrays"]

@@ -10,7 +10,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
 from benchmarks.backends import BACKENDS  # noqa: E402
-from benchmarks.config import PRECISIONS, PRESETS, RECIPES, STRATEGIES, ConfigError  # noqa: E402
+from benchmarks.config import DATASETS, PRECISIONS, PRESETS, RECIPES, STRATEGIES, ConfigError  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,7 +35,7 @@ def _run(sub):
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, help="run seeds 0..N-1")
     seeds.add_argument("--seed", type=int, help="run this one seed (default 0)")
-    p.add_argument("--dataset", choices=("cifar100", "cifar10", "synthetic"))
+    p.add_argument("--dataset", choices=DATASETS)
     p.add_argument("--data-dir", help="folder with the CIFAR archives or tfds data")
     p.add_argument("--labels", choices=("fine", "coarse"), help="cifar100: fine (100) or coarse (20)")
     p.add_argument("--val-split", dest="val_size", type=int, help="held-out training images (default 5000)")
@@ -91,7 +91,7 @@ def _tune(sub):
     p.add_argument("--max-trials", type=int, default=20)
     p.add_argument("--budget", default="15m", help="per trial, as the runner's budgets (default 15m)")
     p.add_argument("--recipe", default="post", help="base recipe; lr and batch size are tuned (default post)")
-    p.add_argument("--dataset", choices=("cifar100", "cifar10", "synthetic"), default="cifar100")
+    p.add_argument("--dataset", choices=DATASETS, default="cifar100")
     p.add_argument("--data-dir")
     p.add_argument("--val-split", dest="val_size", type=int, help="held-out images (default 5000; synthetic 500)")
     p.add_argument("--seed", type=int, default=0)

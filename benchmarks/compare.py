@@ -3,107 +3,56 @@ against each of the first's, with the difference in the metric's unit and its 95
 
 from __future__ import annotations
 
-import dataclasses
-import math
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from benchmarks import report
-from benchmarks.config import ConfigError
+from benchmarks import metrics, report
+from benchmarks.errors import ConfigError
 from benchmarks.results import groups, load, row_label, rows
 from benchmarks.storage import atomic_write
 
 
-# --------------------------------------------------------------------------------- metrics
-@dataclasses.dataclass(frozen=True)
-class Metric:
-    name: str  # the column of `results.load`'s runs
-    label: str  # for a person
-    unit: str  # of a value; a difference of a "%" value is in "pts" (percentage points)
-    higher_is_better: bool | None  # None: describes the models, neither side is "better"
-    better: str  # the verdict's phrase for the better side ("" when descriptive)
-    scale: float = 1.0  # stored value x scale = shown value
-    decimals: int = 0
-
-
-# Every metric compare shows, as data (a later project-wide metric table will hold these facts).
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("test_top1", "test top-1", "%", True, "has the higher test top-1", 100, 1),
-    Metric("test_top5", "test top-5", "%", True, "has the higher test top-5", 100, 1),
-    Metric("best_val_top1", "best val top-1", "%", True, "has the higher best val top-1", 100, 1),
-    # Higher accuracy on training images is not better by itself (it may be overfitting).
-    Metric("train_eval_top1", "train-eval top-1", "%", None, "", 100, 1),
-    Metric("gap", "overfitting gap (train-eval - val)", "pts", False, "overfits less (smaller gap)", 100, 1),
-    Metric("images_per_second", "training throughput", "img/s", True, "trains faster", 1, 0),
-    Metric("time_to_52", "time to 52% val", "s", False, "is faster to 52%", 1, 0),
-    Metric("epochs", "epochs reached", "epochs", None, "", 1, 1),
-    Metric("params", "trainable parameters", "count", None, ""),
-    Metric("mmacs", "MMACs per image", "MMACs", None, "", 1, 1),
-)}
-
-
-def format_value(metric: str, value) -> str:
-    """'52.3%', '+4.1 pts', '1,234 s', '269,722'."""
-    m = METRICS[metric]
-    if value is None or pd.isna(value):
-        return "-"
-    return f"{m.scale * value:{'+' if m.unit == 'pts' else ''},.{m.decimals}f}{_suffix(m.unit)}"
-
-
-def format_difference(metric: str, difference) -> str:
-    """'+12.3 pts', '-40 s', '+1,200 img/s': always signed, in the metric's unit."""
-    m = METRICS[metric]
-    if difference is None or pd.isna(difference):
-        return "-"
-    return f"{m.scale * difference:+,.{m.decimals}f}{_suffix('pts' if m.unit == '%' else m.unit)}"
-
-
-def _suffix(unit: str) -> str:
-    return {"%": "%", "count": ""}.get(unit, f" {unit}")
-
-
 # ------------------------------------------------------------------------------ statistics
-def t975(df: float) -> float:
-    """The two-sided 95% quantile of Student's t with `df` (Welch's are fractional) degrees of freedom."""
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, df))
-
-
 def welch_interval(a, b) -> tuple[float, float, float] | None:
-    """(difference of means b - a, low, high) of the 95% Welch interval; None below 2 seeds each."""
+    """(difference of means b - a, low, high) of the 95% Welch interval (scipy's unequal-variance t
+    test); None below 2 seeds each."""
+    from scipy.stats import ttest_ind
+
     a, b = np.asarray(a, float), np.asarray(b, float)
     if len(a) < 2 or len(b) < 2:
         return None
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    diff = b.mean() - a.mean()
-    se = math.sqrt(va + vb)
-    if se == 0:
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # every seed agrees on both sides (a model's parameters)
+        diff = float(b[0] - a[0])  # not b.mean() - a.mean(), whose rounding would make equal sides differ
         return diff, diff, diff
-    df = (va + vb) ** 2 / ((va**2 / (len(a) - 1)) + (vb**2 / (len(b) - 1)))
-    half = t975(df) * se
-    return diff, diff - half, diff + half
+    diff = float(b.mean() - a.mean())
+    with warnings.catch_warnings():
+        # scipy warns of lost precision when one side's seeds agree exactly; its variance is then 0
+        # to rounding, which is what Welch's interval should use.
+        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
+        interval = ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    return diff, float(interval.low), float(interval.high)
 
 
 def verdict(name_a: str, name_b: str, metric: str, interval) -> str:
     """One sentence on `metric`, in its unit and direction."""
-    m = METRICS[metric]
+    m = metrics.METRICS[metric]
     if interval is None:
         return (f"With fewer than two seeds with a {m.label} on each side, no claim about significance "
                 f"can be made (run with --seeds 3 or more).")
     diff, low, high = interval
-    ci = f"the 95% interval [{format_difference(metric, low)}, {format_difference(metric, high)}]"
+    ci = f"the 95% interval [{m.difference(low)}, {m.difference(high)}]"
     if low <= 0 <= high:
-        return (f"The difference in {m.label} ({name_b} - {name_a}: {format_difference(metric, diff)}) is "
+        return (f"The difference in {m.label} ({name_b} - {name_a}: {m.difference(diff)}) is "
                 f"within seed noise: {ci} includes zero.")
     if m.higher_is_better is None:
-        return (f"{name_b} - {name_a} in {m.label}: {format_difference(metric, diff)} ({ci}); this describes "
-                f"the models, neither is better for it.")
+        return (f"{name_b} - {name_a} in {m.label}: {m.difference(diff)} ({ci}); a descriptive metric: "
+                f"neither is better for it.")
     better = name_b if (diff > 0) == m.higher_is_better else name_a
-    return (f"{better} {m.better} by {format_difference(metric, abs(diff)).lstrip('+')}; {ci} excludes zero, "
+    return (f"{better} {m.phrase} by {m.difference(abs(diff)).lstrip('+')}; {ci} excludes zero, "
             f"so the difference is larger than seed noise.")
 
 
@@ -116,20 +65,15 @@ def compare_table(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str,
     """
     done_a, done_b = (side[side["status"] == "complete"] for side in (a, b))
     table_rows, intervals = [], {}
-    for name in METRICS:
-        va, vb = _values(done_a, name), _values(done_b, name)
-        interval = intervals[name] = welch_interval(va, vb)
-        table_rows.append({"metric": name, name_a: va.mean(), name_b: vb.mean(), "difference": vb.mean() - va.mean(),
+    for m in metrics.shown():
+        va, vb = m.over_seeds(done_a), m.over_seeds(done_b)
+        interval = intervals[m.name] = welch_interval(va, vb)
+        table_rows.append({"metric": m.name, name_a: va.mean(), name_b: vb.mean(), "difference": vb.mean() - va.mean(),
                            "95% CI low": interval[1] if interval else np.nan,
                            "95% CI high": interval[2] if interval else np.nan})
     text = (f"{name_a}: n={len(done_a)} complete seeds ({report.completed_text(a)}); {name_b}: n={len(done_b)} "
             f"complete seeds ({report.completed_text(b)}). " + verdict(name_a, name_b, metric, intervals[metric]))
     return pd.DataFrame(table_rows), text
-
-
-def _values(done: pd.DataFrame, metric: str) -> pd.Series:
-    values = pd.to_numeric(done[metric], errors="coerce").astype(float)
-    return values if values.notna().all() else values.iloc[:0]
 
 
 # ------------------------------------------------------------------------------- the command
@@ -139,8 +83,9 @@ def run(archs: list[str], results_dir, out_dir, metric: str = "test_top1",
     group (grouped exactly as the report); writes compare-A-vs-B.md and the learning curves."""
     if len(archs) < 2 or len(set(archs)) < len(archs):
         raise ConfigError("compare needs at least two different architectures")
-    if metric not in METRICS:
-        raise ConfigError(f"unknown metric {metric!r}; metrics: {', '.join(METRICS)}")
+    names = [m.name for m in metrics.shown()]
+    if metric not in names:
+        raise ConfigError(f"unknown metric {metric!r}; metrics: {', '.join(names)}")
     runs, history = load(results_dir)
     for problem in runs.attrs.get("warnings", []):
         warn(problem)
@@ -196,15 +141,16 @@ def _section(side_a, side_b, metric: str) -> str:
     if (key_a["recipe"], key_a["variant"]) != (key_b["recipe"], key_b["variant"]):
         text += (" The two sides differ in recipe or variant, not only in architecture: this difference "
                  "is theirs together.")
-    return f"### {name_b} - {name_a}\n\n{_format(table).to_markdown(index=False)}\n\n{text}\n"
+    cells = report.markdown_table(_format(table), left=("metric", "better"))
+    return f"### {name_b} - {name_a}\n\n{cells}\n\n{text}\n"
 
 
 def _format(table: pd.DataFrame) -> pd.DataFrame:
     """Values in each metric's unit, differences signed in the unit of a difference."""
     direction = {True: "higher", False: "lower", None: "- (descriptive)"}
-    out = pd.DataFrame({"metric": [METRICS[m].label for m in table["metric"]],
-                        "better": [direction[METRICS[m].higher_is_better] for m in table["metric"]]})
+    shown = [metrics.METRICS[name] for name in table["metric"]]
+    out = pd.DataFrame({"metric": [m.label for m in shown], "better": [direction[m.higher_is_better] for m in shown]})
     for column in table.columns[1:]:
-        fmt = format_difference if column in ("difference", "95% CI low", "95% CI high") else format_value
-        out[column] = [fmt(m, v) for m, v in zip(table["metric"], table[column])]
+        differences = column in ("difference", "95% CI low", "95% CI high")
+        out[column] = [m.difference(v) if differences else m.text(v) for m, v in zip(shown, table[column])]
     return out

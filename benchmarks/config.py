@@ -10,14 +10,18 @@ import os
 import re
 from typing import Any
 
-DATASETS = ("cifar100", "cifar10", "synthetic")
+from benchmarks import datasets
+from benchmarks.budget import Budget
+from benchmarks.errors import ConfigError
+
+__all__ = ["Budget", "ConfigError", "DataConfig", "Recipe", "RunConfig", "Preset", "PRESETS", "RECIPES"]
+
+DATASETS = tuple(datasets.DATASETS)
 AUGMENTATIONS = ("none", "standard", "strong")
+OPTIMIZERS = ("sgd", "adam")  # built by models.OPTIMIZERS
+SCHEDULES = ("linear", "constant")  # linear: budget-aware warm-up and decay to zero (clock.learning_rate)
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi-worker")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the CLI prints it on one line and exits 2."""
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -54,7 +58,7 @@ class DataConfig:
 
     def __post_init__(self):
         _choice("dataset", self.dataset, DATASETS)
-        _choice("labels", self.labels, ("fine", "coarse"))
+        _choice("labels", self.labels, ("fine", "coarse"))  # known label sets; which exist: below
         _choice("augment", self.augment, AUGMENTATIONS)
         _choice("select_on", self.select_on, ("val", "test"))
         for field in ("val_size", "train_eval_size", "seed"):
@@ -63,8 +67,10 @@ class DataConfig:
             _positive_int(field, getattr(self, field))
         if self.synthetic_classes < 2:
             raise ConfigError(f"synthetic_classes must be >= 2, got {self.synthetic_classes}")
-        if self.labels == "coarse" and self.dataset != "cifar100":
-            raise ConfigError(f"--labels coarse exists only for cifar100, not {self.dataset}")
+        label_sets = datasets.DATASETS[self.dataset].label_sets
+        if self.labels not in label_sets:
+            has = [d for d, spec in datasets.DATASETS.items() if self.labels in spec.label_sets]
+            raise ConfigError(f"--labels {self.labels} exists only for {', '.join(has)}, not {self.dataset}")
         if self.select_on == "val" and self.val_size == 0:
             raise ConfigError("--val-split 0 leaves nothing to select on: add --select-on test "
                               "(the blog post's protocol, flagged in results) or keep a val split")
@@ -75,55 +81,6 @@ class DataConfig:
     def name(self) -> str:
         """The dataset as it appears in results paths: cifar100, cifar100-coarse, synthetic."""
         return f"{self.dataset}-coarse" if self.labels == "coarse" else self.dataset
-
-
-# -------------------------------------------------------------------------------------- budget
-_BUDGET_UNITS = {"epochs": "epochs", "epoch": "epochs", "steps": "steps", "step": "steps",
-                 "images": "images", "s": "seconds", "m": "seconds", "h": "seconds"}
-_SECONDS = {"s": 1, "m": 60, "h": 3600}
-MAX_EPOCHS = 100_000  # a budget past these can never finish: refused rather than trained forever
-MAX_SECONDS = 366 * 86400
-
-
-@dataclasses.dataclass(frozen=True)
-class Budget:
-    kind: str  # epochs | steps | images | seconds (of training steps, summed over resumes)
-    amount: float  # in units of `kind`
-
-    @classmethod
-    def parse(cls, text: str) -> "Budget":
-        """'50epochs', '20000steps', '5e6images', '90s', '30m', '2h'."""
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([a-z]+)\s*", str(text))
-        if not match or match.group(2) not in _BUDGET_UNITS:
-            raise ConfigError(f"malformed budget {text!r}: use e.g. 50epochs, 20000steps, "
-                              f"5e6images, 90s, 30m or 2h")
-        value, unit = float(match.group(1)), match.group(2)
-        kind = _BUDGET_UNITS[unit]
-        amount = value * _SECONDS[unit] if kind == "seconds" else value
-        if not math.isfinite(amount):
-            raise ConfigError(f"budget {text!r} is not a finite number")
-        if amount <= 0 or (kind in ("epochs", "steps", "images") and amount != int(amount)):
-            raise ConfigError(f"budget {text!r} must be a positive {'whole ' if kind != 'seconds' else ''}number")
-        budget = cls(kind, amount)
-        if kind == "epochs" and amount > MAX_EPOCHS or kind == "seconds" and amount > MAX_SECONDS:
-            raise ConfigError(f"budget {text!r} could never finish: at most {MAX_EPOCHS:,} epochs "
-                              f"or {MAX_SECONDS // 86400} days of training")
-        return budget
-
-    def check_ceiling(self, train_images: int, batch_size: int) -> None:
-        """Refuse a step or image budget of more than MAX_EPOCHS passes over `train_images`."""
-        images = {"steps": self.amount * batch_size, "images": self.amount}.get(self.kind, 0)
-        if images > MAX_EPOCHS * train_images:
-            raise ConfigError(f"budget {self} could never finish: it is {images / train_images:.3g} epochs of "
-                              f"{train_images:,} training images (at most {MAX_EPOCHS:,})")
-
-    def __str__(self) -> str:
-        if self.kind == "seconds":
-            for unit in ("h", "m"):
-                if self.amount % _SECONDS[unit] == 0:
-                    return f"{int(self.amount // _SECONDS[unit])}{unit}"
-            return f"{self.amount:g}s"
-        return f"{int(self.amount)}{self.kind}" if self.kind != "images" else f"{self.amount:g}images"
 
 
 # -------------------------------------------------------------------------------------- recipe
@@ -140,6 +97,20 @@ class Recipe:
     momentum: float = 0.0
     nesterov: bool = False
     warmup: float = 0.0  # share of the budget spent warming up linearly from 0
+
+    def __post_init__(self):
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("augment", self.augment, AUGMENTATIONS)
+        _positive_int("batch_size", self.batch_size)
+        if self.base_batch is not None:
+            _positive_int("base_batch", self.base_batch)
+        for field, low, high in (("learning_rate", 0.0, math.inf), ("weight_decay", -1e-12, 1.0),
+                                 ("momentum", -1e-12, 1.0), ("warmup", -1e-12, 1.0)):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
+                raise ConfigError(f"recipe {self.name}: {field} must be a number in ({max(low, 0):g}, {high:g}); "
+                                  f"got {value!r}")
 
 
 RECIPES = {
@@ -188,6 +159,11 @@ class RunConfig:
         if isinstance(every, bool) or not isinstance(every, (int, float)) or not math.isfinite(every) or every <= 0:
             raise ConfigError(f"--checkpoint-every must be a positive number of minutes, got {every!r}")
         _non_negative_int("train_eval_every", self.train_eval_every)
+
+    @property
+    def model_name(self) -> str:
+        """The zoo entry that is built: `original-tuned` is `original` with the tuner's options."""
+        return self.arch.removesuffix("-tuned")
 
     @property
     def seed(self) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import archives, feed, synthetic
+from benchmarks import archives, compat, datasets, feed, synthetic
 from benchmarks.config import ConfigError, DataConfig
 
 os.environ.setdefault("NO_GCE_CHECK", "true")  # TF's GCS client probes the GCE metadata server
@@ -47,6 +47,7 @@ class DatasetInfo:
     sha256: str | None = None
     sha256_ok: bool | None = None
     warnings: tuple[str, ...] = ()
+    targets: tuple[float, ...] = ()  # val top-1 targets for time_to_target (the dataset spec's)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -74,6 +75,11 @@ def train_size(config: DataConfig) -> int:
     """Training images per epoch of `config` (val held out), from the cached raw arrays."""
     raw, _ = _load_arrays(_raw_request(config))
     return len(raw["y_train"]) - config.val_size
+
+
+def num_classes(config: DataConfig) -> int:
+    raw, _ = _load_arrays(_raw_request(config))
+    return len(raw["names"])
 
 
 def _content_digest(arrays: dict[str, Any]) -> str:
@@ -122,14 +128,13 @@ def _tfds_builder(config: DataConfig, download: bool):
     try:
         import tensorflow  # noqa: F401  (tfds reads its files through TensorFlow)
         import tensorflow_datasets as tfds
-        from tensorflow_datasets.core.utils import gcs_utils
     except ImportError:
         raise DataUnavailableError(f"{_missing_message(config, network=False)}; reading it through "
                                    f"tensorflow-datasets needs TensorFlow: pip install 'archbench[tensorflow]'")
 
-    gcs_utils._is_gcs_disabled = True  # never wait on a cloud-storage metadata request
+    compat.tfds_without_cloud_storage()  # never wait on a cloud-storage metadata request
     data_dir = config.data_dir or os.environ.get("TFDS_DATA_DIR")
-    builder = tfds.builder(config.dataset, data_dir=data_dir)
+    builder = tfds.builder(datasets.DATASETS[config.dataset].tfds_name, data_dir=data_dir)
     if builder.is_prepared():
         return builder
     if not download:
@@ -305,5 +310,6 @@ def load_splits(config: DataConfig) -> Splits:
         mean=mean, std=std,
         test_used_for_selection=config.select_on == "test",
         location=provenance.get("location"), sha256=provenance.get("sha256"),
-        sha256_ok=provenance.get("sha256_ok"), warnings=tuple(provenance.get("warnings", ())))
+        sha256_ok=provenance.get("sha256_ok"), warnings=tuple(provenance.get("warnings", ())),
+        targets=datasets.DATASETS[config.dataset].targets)
     return Splits(config, arrays, info, train_eval_rows=subset)

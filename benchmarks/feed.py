@@ -179,3 +179,47 @@ def reference(images: np.ndarray, shift, flip, centre, mean, std) -> np.ndarray:
         x[(np.abs(r - cy) * 2 < CUTOUT) & (np.abs(q - cx) * 2 < CUTOUT)] = 0.0
         out[i] = x
     return out
+
+
+# ---------------------------------------------------------------------------------- the feeder
+class Feeder:
+    """What `fit` and `evaluate` are given for one run: the splits' plans, cut into this process's
+    share of every batch when several processes train the run, with the images attached when the
+    data stays in host memory."""
+
+    def __init__(self, splits, batch_size: int, share: tuple[int, int] = (0, 1), host: bool = False):
+        self.splits, self.batch_size, self.share, self.host = splits, batch_size, share, host
+        if batch_size % share[1]:
+            raise ValueError(f"batch size {batch_size} does not split over {share[1]} processes")
+
+    def train(self, epoch: int, skip_batches: int = 0) -> dict:
+        """`fit` arguments of `epoch` from batch `skip_batches` on."""
+        x, y = self._mine(*self.splits.train(epoch, skip_batches), self.batch_size)
+        return fit_arguments(x, y, self.batch_size // self.share[1])
+
+    def evaluation(self, split: str) -> tuple[dict, float]:
+        """(`evaluate` arguments, loss correction). Several processes each take their share of
+        every batch, so the split is padded to whole batches with weight 0; Keras then averages the
+        loss over the padding too, which the correction (padded / real count) undoes exactly."""
+        x, y = self.splits.evaluation(split)
+        count, processes = len(y), self.share[1]
+        batch = -(-max(self.batch_size, 256) // processes) * processes
+        if processes == 1:
+            return fit_arguments(*self._mine(x, y, batch), batch), 1.0
+        pad = -count % batch
+        x = {k: np.concatenate([v, np.repeat(v[:1], pad, axis=0)]) for k, v in x.items()}
+        y = np.concatenate([y, np.repeat(y[:1], pad)])
+        weights = share_of((np.arange(count + pad) < count).astype(np.float32), batch, *self.share)
+        x, y = self._mine(x, y, batch)
+        return fit_arguments(x, y, batch // processes, sample_weight=weights), (count + pad) / count
+
+    def _mine(self, x, y, batch: int):
+        if self.share[1] > 1:
+            x, y = {k: share_of(v, batch, *self.share) for k, v in x.items()}, share_of(y, batch, *self.share)
+        return (to_host(x, self.splits.pixels()) if self.host else x), y
+
+
+def share_of(values: np.ndarray, batch: int, index: int, count: int) -> np.ndarray:
+    """Process `index`'s contiguous slice of each `batch`-sized batch of `values`."""
+    shaped = values.reshape(len(values) // batch, count, batch // count, *values.shape[1:])
+    return shaped[:, index].reshape(-1, *values.shape[1:])

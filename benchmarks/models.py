@@ -7,34 +7,47 @@ import keras
 import numpy as np
 
 import architectures
-from benchmarks import backends, feed
+from benchmarks import backends, compat, feed
 from benchmarks.config import Recipe
 
 
-def compile_model(arch: str, num_classes: int, recipe: Recipe, *, pixels: np.ndarray, mean, std, jit: bool,
-                  hparams=(), learning_rate=0.0, host: bool = False) -> keras.Model:
-    """`arch` on `pixels` (uint8, N x H x W x C, held on the device): the recipe's optimizer,
-    sparse cross-entropy on probabilities, top-1/top-5. Its inputs are plans (see `feed`).
-    `learning_rate`: a float or a schedule (BudgetSchedule); `host`: the pixels stay in host
-    memory and travel with each batch (data too large for the device)."""
+OPTIMIZERS = {  # the recipes' optimizers; config.Recipe refuses any other name
+    "sgd": lambda recipe, lr: keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov),
+    "adam": lambda recipe, lr: keras.optimizers.Adam(lr),
+}
+
+
+def make(arch: str, num_classes: int, recipe: Recipe, *, pixels: np.ndarray, mean, std, hparams=(),
+         host: bool = False) -> keras.Model:
+    """`arch` on `pixels` (uint8, N x H x W x C, held on the device), not compiled. Its inputs are
+    plans (see `feed`); `host`: the pixels stay in host memory and travel with each batch."""
     net = architectures.build(arch, num_classes=num_classes, input_shape=tuple(pixels.shape[1:]),
                               weight_decay=recipe.weight_decay, **dict(hparams))
-    model = feed.on_device(net, pixels, mean, std, host=host)
-    if recipe.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov)
-    else:
-        optimizer = keras.optimizers.Adam(learning_rate)
+    return feed.on_device(net, pixels, mean, std, host=host)
+
+
+def compile(model: keras.Model, recipe: Recipe, *, jit: bool, learning_rate=0.0) -> keras.Model:
+    """The one way every command trains: the recipe's optimizer, sparse cross-entropy on
+    probabilities, top-1/top-5. `learning_rate`: a float or a schedule (BudgetSchedule)."""
     # Weighted metrics: without sample weights they are the plain ones; with them (a multi-host
     # evaluation padded to whole batches) the padding counts for nothing. Keras' `metrics` ignore weights.
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
+    model.compile(optimizer=OPTIMIZERS[recipe.optimizer](recipe, learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(),
                   weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1"),
                                     keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
                   jit_compile=jit)
     return model
 
 
+def compile_model(arch: str, num_classes: int, recipe: Recipe, *, pixels: np.ndarray, mean, std, jit: bool,
+                  hparams=(), learning_rate=0.0, host: bool = False) -> keras.Model:
+    """`make` then `compile`: what `speed` and the benchmarks measure."""
+    model = make(arch, num_classes, recipe, pixels=pixels, mean=mean, std=std, hparams=hparams, host=host)
+    return compile(model, recipe, jit=jit, learning_rate=learning_rate)
+
+
 class BudgetSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """The budget-aware schedule (`runner.learning_rate`) of a step-like budget as a function of
+    """The budget-aware schedule (`clock.learning_rate`) of a step-like budget as a function of
     the optimizer's step, computed inside the compiled step. Assigning the lr from the loop at
     every step would, on JAX, force a sync of the whole device state each time."""
 
@@ -55,8 +68,7 @@ class BudgetSchedule(keras.optimizers.schedules.LearningRateSchedule):
 def sync(model: keras.Model) -> None:
     """Bring the model's variables up to date inside `fit` (JAX keeps them in its own state
     until the epoch ends); nothing to do on the other backends."""
-    if hasattr(model, "jax_state_sync"):
-        model.jax_state_sync()
+    compat.sync_jax_state(model)
 
 
 def build_state(model: keras.Model) -> None:
@@ -65,7 +77,7 @@ def build_state(model: keras.Model) -> None:
     x = feed.plain(np.zeros(1, np.int64))
     if "images" in model.input:  # host mode
         x = feed.to_host(x, np.zeros((1, *model.input["images"].shape[1:]), np.uint8))
-    model._symbolic_build(data_batch=(x, np.zeros((1,), np.int64)))
+    compat.symbolic_build(model, (x, np.zeros((1,), np.int64)))
 
 
 def weights(model: keras.Model) -> list:

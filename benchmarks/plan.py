@@ -7,7 +7,6 @@ from typing import Any, Sequence
 
 import architectures
 from benchmarks.config import PRESETS, RECIPES, Budget, ConfigError, DataConfig, RunConfig
-from benchmarks.suite import post_baseline
 
 # Flags that map one to one onto DataConfig fields (None: not given, keep the preset's).
 DATA_FLAGS = ("dataset", "data_dir", "labels", "val_size", "select_on", "augment", "batch_size",
@@ -15,8 +14,10 @@ DATA_FLAGS = ("dataset", "data_dir", "labels", "val_size", "select_on", "augment
 
 
 def check_arch(name: str) -> str:
+    """A registered architecture, or `<arch>-tuned`: that architecture with a tuner's best options
+    (a result of `tune`, not a zoo entry)."""
     try:
-        architectures.spec(name)
+        architectures.spec(name.removesuffix("-tuned"))
     except architectures.UnknownArchitectureError as error:
         raise ConfigError(str(error))
     return name
@@ -52,7 +53,7 @@ def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int],
         configs += [post_baseline(c) for c in configs if c.arch == "original"]
     configs = [tuned(c, results_dir, tuned_file) if c.arch.endswith("-tuned") else c for c in configs]
     for config in configs:
-        check_hparams(config.arch, config.hparams)
+        check_hparams(config.model_name, config.hparams)
     return configs, (chosen.note if all_ else "")
 
 
@@ -62,6 +63,13 @@ def check_hparams(arch: str, hparams) -> None:
         architectures.check_options(arch, dict(hparams))
     except ValueError as error:
         raise ConfigError(f"--hparams: {error}")
+
+
+def post_baseline(config: RunConfig) -> RunConfig:
+    """`original` with the blog post's own recipe, under the same budget and data."""
+    post = RECIPES["post"]
+    data = dataclasses.replace(config.data, batch_size=post.batch_size, augment=post.augment)
+    return dataclasses.replace(config, arch="original", recipe=post, data=data)
 
 
 def tuned(config: RunConfig, results_dir: str, path: str | None) -> RunConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import re
 import sys
 from pathlib import Path
 from typing import Callable
@@ -13,10 +14,12 @@ import numpy as np
 import pandas as pd
 
 import architectures
-from benchmarks.config import ConfigError
+from benchmarks import metrics
+from benchmarks.errors import ConfigError
 from benchmarks.report_figures import frontier, gap_plot, learning_curves, params_plot, save_png
 from benchmarks.results import GROUP, groups, load, row_label, rows
 from benchmarks.storage import atomic_write
+from benchmarks.units import format_duration
 
 POST = architectures.spec("original").published_dict
 NOT_AVERAGED = ("diverged", "failed", "interrupted", "running", "unreadable")  # every status but complete
@@ -32,27 +35,30 @@ def warn_stderr(message: str) -> None:
 
 # ------------------------------------------------------------------------------- the numbers
 def main_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (arch, recipe, variant) of one comparison group; numeric, unformatted. Only
-    complete runs enter a mean, a std or n; `completed` counts the others by status."""
+    """One row per (arch, recipe, variant) of one comparison group and one column per shown metric
+    (`metrics.shown()`, by name), numeric and unformatted. Only complete runs enter a mean, a std
+    or n; `completed` counts the others by status."""
     table_rows = []
     for key, g in rows(runs):
         done = g[g["status"] == "complete"]
-        reached = done["time_to_52"].dropna()
-        table_rows.append({
-            **key, "params": _first(g["params"]), "MMACs": _first(g["mmacs"]),
-            "epochs": done["epochs"].astype(float).mean(), "images/s": done["images_per_second"].mean(),
-            "test top-1": done["test_top1"].mean(), "test top-1 std": done["test_top1"].std(ddof=1),
-            "test top-5": done["test_top5"].mean(), "test top-5 std": done["test_top5"].std(ddof=1),
-            "n": len(done), "best val top-1": done["best_val_top1"].mean(),
-            "train-eval top-1": done["train_eval_top1"].mean(), "gap": done["gap"].mean(),
-            "time to 52%": reached.mean() if len(reached) == len(done) and len(done) else np.nan,
-            "reached 52%": f"{len(reached)}/{len(done)}", "completed": completed_text(g),
-            "tuned": _tuning_text(g["tuning"]),
-        })
+        row = {**key, "n": len(done), "completed": completed_text(g), "tuned": _tuning_text(g["tuning"])}
+        for m in metrics.shown():
+            row.update(_summarise(m, g, done))
+        table_rows.append(row)
     table = pd.DataFrame(table_rows)
     if table.empty:
         return table
-    return table.sort_values("test top-1", ascending=False, na_position="last", ignore_index=True)
+    return table.sort_values("test_top1", ascending=False, na_position="last", ignore_index=True)
+
+
+def _summarise(m: metrics.Metric, runs: pd.DataFrame, done: pd.DataFrame) -> dict:
+    """{name: mean, 'name std': std, 'name n': complete runs that have it}; a property of the model
+    is taken from any run, so it shows even when no seed completed."""
+    if m.per_model:
+        known = runs[m.name].dropna()
+        return {m.name: known.iloc[0] if len(known) else np.nan}
+    values = m.over_seeds(done)
+    return {m.name: values.mean(), f"{m.name} std": values.std(ddof=1), f"{m.name} n": int(done[m.name].notna().sum())}
 
 
 def completed_text(runs: pd.DataFrame) -> str:
@@ -67,55 +73,39 @@ def _tuning_text(series) -> str:
     if not records:
         return ""
     t = records[0]
-    return f"tuned: {t.get('trials')} trials of {t.get('budget_per_trial')}, {_hms(t.get('compute_seconds'))} of search"
-
-
-def _first(series):
-    values = series.dropna()
-    return values.iloc[0] if len(values) else np.nan
-
-
-def _pct(v, std=None, n=None):
-    if v is None or pd.isna(v):
-        return "-"
-    text = f"{100 * v:.1f}"
-    if std is not None and n and n > 1 and not pd.isna(std):
-        text += f" ± {100 * std:.1f}"
-    return text + (f" (n={n})" if n is not None else "")
-
-
-def _hms(seconds) -> str:
-    if seconds is None or pd.isna(seconds):
-        return "not reached"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    spent = format_duration(t.get("compute_seconds"), missing="?")
+    return f"tuned: {t.get('trials')} trials of {t.get('budget_per_trial')}, {spent} of search"
 
 
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Fixed formats per column (accuracy in % with one decimal, thousands separators, h:mm:ss),
-    the best value of each column in bold."""
-    best = {"test top-1": table["test top-1"].max(), "test top-5": table["test top-5"].max(),
-            "best val top-1": table["best val top-1"].max(), "images/s": table["images/s"].max(),
-            "gap": table["gap"].min(), "time to 52%": table["time to 52%"].min()}
-    bold = lambda text, col, v: f"**{text}**" if not pd.isna(v) and v == best[col] else text  # noqa: E731
-    out = pd.DataFrame({
-        "architecture": [row_label(a, r, v) + (f" [{t}]" if t else "")
-                         for a, r, v, t in zip(table["arch"], table["recipe"], table["variant"], table["tuned"])],
-        "params": table["params"].map(lambda v: "-" if pd.isna(v) else f"{int(v):,}"),
-        "MMACs": table["MMACs"].map(lambda v: "-" if pd.isna(v) else f"{v:,.1f}"),
-        "epochs": table["epochs"].map(lambda v: "-" if pd.isna(v) else f"{v:.1f}"),
-        "images/s": [bold("-" if pd.isna(v) else f"{v:,.0f}", "images/s", v) for v in table["images/s"]],
-        "test top-1 %": [bold(_pct(v, s, n), "test top-1", v) for v, s, n in
-                         zip(table["test top-1"], table["test top-1 std"], table["n"])],
-        "test top-5 %": [bold(_pct(v, s), "test top-5", v) for v, s in zip(table["test top-5"], table["test top-5 std"])],
-        "best val top-1 %": [bold(_pct(v), "best val top-1", v) for v in table["best val top-1"]],
-        "train-eval top-1 %": table["train-eval top-1"].map(_pct),
-        "gap (pts)": [bold("-" if pd.isna(v) else f"{100 * v:+.1f}", "gap", v) for v in table["gap"]],
-        "time to 52% val": [bold(_hms(v), "time to 52%", v) if not pd.isna(v) else f"not reached ({r})"
-                            for v, r in zip(table["time to 52%"], table["reached 52%"])],
-        "completed": table["completed"],
-    })
-    return out
+    """Each shown metric in its format under its header (`metrics.Metric.cell`), mean ± std where
+    the metric has a spread, and the best value in bold where the metric has a direction."""
+    best = {m.name: table[m.name].max() if m.higher_is_better else table[m.name].min()
+            for m in metrics.shown() if m.higher_is_better is not None}
+    out = {"architecture": [row_label(a, r, v) + (f" [{t}]" if t else "")
+                            for a, r, v, t in zip(table["arch"], table["recipe"], table["variant"], table["tuned"])]}
+    for m in metrics.shown():
+        out[m.header] = [_cell(m, r, best.get(m.name)) for _, r in table.iterrows()]
+    out["completed"] = table["completed"]
+    return pd.DataFrame(out)
+
+
+def _cell(m: metrics.Metric, row: pd.Series, best) -> str:
+    value = row[m.name]
+    if pd.isna(value):  # some complete seed lacks it ('not reached (1/2)'), or none has it ('-')
+        return f"{m.absent} ({row[f'{m.name} n']}/{row['n']})" if m.absent else "-"
+    text = m.cell(value)
+    if m.spread:
+        std = row[f"{m.name} std"]
+        text += (f" ± {m.cell(std)}" if row["n"] > 1 and not pd.isna(std) else "") + f" (n={row['n']})"
+    return f"**{text}**" if best is not None and value == best else text
+
+
+def markdown_table(cells: pd.DataFrame, left=()) -> str:
+    """A pipe table of formatted cells, kept as written (tabulate would re-read '10.0' as the number
+    10 and print '10'); the `left` columns aligned left, the others (numbers) right."""
+    align = ["left" if column in left else "right" for column in cells.columns]
+    return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
 # ------------------------------------------------------------------------------- warnings
@@ -183,6 +173,8 @@ def build(results_dir: Path, out_dir: Path, fmt: str = "md", today: str | None =
           warn: Callable[[str], None] = warn_stderr) -> Path:
     """Write report.md (or report.html) and its figures into `out_dir`; `warn` gets one line per
     file that could not be read (those runs are in the report as unreadable)."""
+    if fmt == "html":
+        _check_html()
     runs, history = load(results_dir)
     for problem in runs.attrs.get("warnings", []):
         warn(problem)
@@ -221,7 +213,7 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
                 f"precision {key['precision']}, Keras backend {key['backend']}, seeds per row {min(seeds)}-{max(seeds)}, "
                 f"versions: {_versions(runs)}.\n")
     table = main_table(runs)
-    head.append(format_table(table).to_markdown(index=False) + "\n")
+    head.append(markdown_table(format_table(table), left=("architecture", "completed")) + "\n")
     head.append("One row per architecture, recipe and variant (what differs from the canonical run, in "
                 "brackets). Test top-1/top-5 use the best-on-validation weights (mean ± std over complete "
                 "seeds, n shown); diverged, failed, unfinished and unreadable seeds are never in a mean. "
@@ -230,7 +222,7 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
     h = history
     if not h.empty:
         h = h[np.logical_and.reduce([h[c] == key[c] for c in GROUP]) & (h["status"] != "diverged")]
-    done = table.dropna(subset=["test top-1"])
+    done = table.dropna(subset=["test_top1"])
     plots = [("curves", lambda: learning_curves(h, title), not h.empty),
              ("frontier", lambda: frontier(done, title), not done.empty),
              ("gap", lambda: gap_plot(done.dropna(subset=["gap"]), title), done["gap"].notna().any()),
@@ -261,7 +253,7 @@ def _tuning_section(results_dir: Path, out_dir: Path, figures: dict, warn: Calla
             warn(f"{path}: not a readable tuning search ({type(error).__name__})")
             continue
         lines.append(f"### {path.parent.parent.name} / {path.parent.name}\n")
-        lines.append(f"{len(done)} completed trials of {len(trials)}, {_hms(spent)} of training; "
+        lines.append(f"{len(done)} completed trials of {len(trials)}, {format_duration(spent)} of training; "
                      f"objective: best validation top-1 (the test set is never used). Best five:\n")
         shown = done.head(5).assign(val_top1=lambda t: (100 * t["val_top1"]).round(1),
                                     train_seconds=lambda t: t["train_seconds"].round(0))
@@ -280,70 +272,51 @@ def _versions(runs) -> str:
 
 
 def _post_section(table: pd.DataFrame) -> str:
+    top1, train_eval, gap = (metrics.METRICS[n] for n in ("test_top1", "train_eval_top1", "gap"))
     lines = ["### The original model beside the blog post\n"]
     original = table[table["arch"] == "original"]
-    best = table.dropna(subset=["test top-1"]).head(1)
+    best = table.dropna(subset=["test_top1"]).head(1)
     lines.append(f"The blog post reports about {POST['val_top1']:.0%} validation and {POST['train_top1']:.0%} "
                  f"training accuracy after {POST['epochs']} epochs ({POST['wall_clock']}, {POST['device']}), "
                  f"selected on the test set.")
     for _, r in original.iterrows():
-        gap = "-" if pd.isna(r["gap"]) else f"{100 * r['gap']:+.1f}"
         variant = f" ({r['variant']})" if r["variant"] else ""
         lines.append(f"Here, with the {r['recipe']} recipe{variant} and this budget, `original` reaches "
-                     f"{_pct(r['test top-1'])}% test top-1 (selected on validation, not test), "
-                     f"{_pct(r['train-eval top-1'])}% train-eval top-1, a gap of "
-                     f"{gap} points.")
+                     f"{top1.text(r['test_top1'])} test top-1 (selected on validation, not test), "
+                     f"{train_eval.text(r['train_eval_top1'])} train-eval top-1, a gap of "
+                     f"{gap.text(r['gap'])}.")
     if len(best) and (original.empty or best.iloc[0]["arch"] != "original"):
         b = best.iloc[0]
         lines.append(f"The best row under the same budget is `{row_label(b['arch'], b['recipe'], b['variant'])}` "
-                     f"at {_pct(b['test top-1'])}% test top-1.")
+                     f"at {top1.text(b['test_top1'])} test top-1.")
     return " ".join(lines[1:]).join([lines[0], "\n"])
 
 
-def _html(markdown: str, figures: dict[str, Path]) -> str:
-    """A self-contained HTML page: tables rendered, figures inlined as base64."""
-    import html as html_lib
-
-    body = []
-    lines = markdown.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("|"):
-            block = []
-            while i < len(lines) and lines[i].startswith("|"):
-                block.append(lines[i])
-                i += 1
-            rows = [[c.strip() for c in r.strip("|").split("|")] for r in block if not set(r) <= set("|:- ")]
-            head, *rest = rows
-            body.append("<table><tr>" + "".join(f"<th>{html_lib.escape(c)}</th>" for c in head) + "</tr>"
-                        + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in rest)
-                        + "</table>")
-            continue
-        if line.startswith("!["):
-            name = line[line.index("(") + 1: line.index(")")]
-            data = base64.b64encode(figures[name].read_bytes()).decode()
-            body.append(f'<p><img alt="{name}" src="data:image/png;base64,{data}"></p>')
-        elif line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{_inline(line.lstrip('# '))}</h{level}>")
-        elif line.startswith("- "):
-            body.append(f"<li>{_inline(line[2:])}</li>")
-        elif line.startswith("> "):
-            body.append(f"<blockquote>{_inline(line[2:])}</blockquote>")
-        elif line.strip():
-            body.append(f"<p>{_inline(line)}</p>")
-        i += 1
-    style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}" \
-            "td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:100%}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>archbench report</title>" \
-           f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+# ------------------------------------------------------------------------------------- HTML
+_STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+          "td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:100%}")
 
 
-def _inline(text: str) -> str:
-    import html as html_lib
-    import re
+def _check_html() -> None:
+    try:
+        import markdown  # noqa: F401
+    except ImportError:
+        raise ConfigError("report --format html needs the markdown package: pip install markdown")
 
-    text = html_lib.escape(text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+def _html(text: str, figures: dict[str, Path]) -> str:
+    """One self-contained page from the markdown report (Python-Markdown, its tables extension):
+    figures inlined as base64 data URIs, and raw HTML in the text (an error message's `<class ...>`)
+    escaped rather than passed through."""
+    import markdown
+
+    def inline(match: re.Match) -> str:
+        data = base64.b64encode(figures[match.group(2)].read_bytes()).decode()
+        return f"![{match.group(1)}](data:image/png;base64,{data})"
+
+    text = re.sub(r"!\[([^\]]*)\]\(([^)\s]+\.png)\)", inline, text)
+    converter = markdown.Markdown(extensions=["tables"], output_format="html")
+    converter.preprocessors.deregister("html_block")
+    converter.inlinePatterns.deregister("html")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>archbench report</title>"
+            f"<style>{_STYLE}</style></head><body>\n{converter.convert(text)}\n</body></html>\n")

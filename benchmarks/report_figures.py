@@ -51,8 +51,8 @@ def learning_curves(history: pd.DataFrame, title: str):
 def frontier(table: pd.DataFrame, title: str):
     plt, sns = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.8))
-    t = table.assign(acc=100 * table["test top-1"], size=table["params"].astype(float), label=_labels(table))
-    sns.scatterplot(data=t, x="images/s", y="acc", hue="label", size="size", sizes=(40, 400), ax=ax, legend="brief")
+    t = table.assign(acc=100 * table["test_top1"], size=table["params"].astype(float), label=_labels(table))
+    sns.scatterplot(data=t, x="images_per_second", y="acc", hue="label", size="size", sizes=(40, 400), ax=ax, legend="brief")
     ax.set(xlabel="training throughput (images/s)", ylabel="test top-1 (%)",
            title=f"{title}: accuracy vs speed (marker size = parameters)")
     fig.tight_layout()
@@ -72,7 +72,7 @@ def gap_plot(table: pd.DataFrame, title: str):
 def params_plot(table: pd.DataFrame, title: str):
     plt, sns = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.8))
-    t = table.assign(acc=100 * table["test top-1"], label=_labels(table))
+    t = table.assign(acc=100 * table["test_top1"], label=_labels(table))
     sns.scatterplot(data=t, x="params", y="acc", hue="label", s=120, ax=ax)
     ax.set_xscale("log")
     ax.set(xlabel="trainable parameters (log scale)", ylabel="test top-1 (%)", title=f"{title}: accuracy vs size")

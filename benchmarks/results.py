@@ -17,13 +17,15 @@ import io
 from pathlib import Path
 from typing import Any
 
+from benchmarks import metrics
 from benchmarks.storage import atomic_write, read_json, write_json
 
 SCHEMA_VERSION = 1
 STATUSES = ("complete", "diverged", "running", "interrupted", "failed")  # written by the runner
 READ_STATUSES = (*STATUSES, "unreadable")  # a run whose files cannot be read (set by `load`)
 
-# summary.json: field -> (allowed JSON types, meaning). Documented in the README; tests validate
+# summary.json: field -> (allowed JSON types, meaning). The metric fields come from the metric
+# table; the README's field table is `schema_markdown()` (a test holds it there), and tests validate
 # every summary the runner writes against it.
 _NUM = (int, float)
 SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
@@ -42,28 +44,8 @@ SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "recipe": ((str,), "recipe name (paper, post)"),
     "budget": ((str,), "as given: 50epochs, 20000steps, 5e6images, 30m"),
     "budget_kind": ((str,), "epochs | steps | images | seconds"),
-    "budget_used": (_NUM, "share of the budget spent, 0..1"),
-    "epochs": ((int,), "epochs started (a partial last epoch counts)"),
-    "epochs_completed": ((int,), "whole epochs"),
-    "steps": ((int,), "training steps done"),
-    "train_seconds": (_NUM, "seconds in training steps, summed over resumes (charged to the budget)"),
-    "compile_seconds": (_NUM, "first step of each segment (tracing/compiling), included above"),
-    "eval_seconds": (_NUM, "seconds evaluating (not charged)"),
-    "checkpoint_seconds": (_NUM, "seconds writing checkpoints (not charged)"),
-    "images_per_second": (_NUM + (type(None),), "median training images/s over epochs, first excluded"),
-    "best_val_top1": (_NUM + (type(None),), "best validation top-1 (selection split)"),
-    "best_epoch": ((int, type(None)), "epoch of best_val_top1 (1-based)"),
-    "final_val_top1": (_NUM + (type(None),), "validation top-1 after the last epoch"),
-    "test_top1": (_NUM + (type(None),), "test top-1 with the best-on-validation weights"),
-    "test_top5": (_NUM + (type(None),), "test top-5 with the best-on-validation weights"),
-    "test_top1_final": (_NUM + (type(None),), "test top-1 with the final weights"),
-    "test_top5_final": (_NUM + (type(None),), "test top-5 with the final weights"),
-    "train_eval_top1": (_NUM + (type(None),), "top-1 on the fixed train subset, inference mode, final weights"),
-    "gap": (_NUM + (type(None),), "train_eval_top1 - final_val_top1 (overfitting gap)"),
+    **metrics.summary_fields(),  # params ... resume_count: the metric table, benchmarks/metrics.py
     "time_to_target": ((dict,), "val top-1 target ('0.52') -> training seconds, or null"),
-    "params": ((int, type(None)), "trainable parameters"),
-    "mmacs": (_NUM + (type(None),), "multiply-accumulates per image, millions"),
-    "resume_count": ((int,), "times the run was resumed"),
     "segments": ((list,), "one entry per process that trained it: host, device, start"),
     "devices": ((list,), "distinct devices over the segments"),
     "mixed_devices": ((bool,), "segments ran on different devices (time budget compares unlike)"),
@@ -81,6 +63,16 @@ SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "versions": ((dict,), "python, tensorflow, keras, numpy, archbench, git_revision"),
     "updated": ((str,), "when this record was written"),
 }
+
+
+def schema_markdown() -> str:
+    """The README's table of summary fields, generated from SUMMARY_SCHEMA."""
+    def names(types):
+        return "/".join("null" if t is type(None) else t.__name__ for t in types)
+
+    lines = ["| field | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{k}` | {names(t)} | {meaning.replace(' | ', ' / ')} |" for k, (t, meaning) in SUMMARY_SCHEMA.items()]
+    return "\n".join(lines)
 
 
 def validate_summary(record: dict[str, Any]) -> list[str]:
@@ -118,7 +110,7 @@ def append_environment(folder: Path, entry: dict[str, Any]) -> None:
 
 
 HISTORY_COLUMNS = ("epoch", "partial", "step", "images", "loss", "train_top1", "train_top5", "val_loss",
-                   "val_top1", "val_top5", "lr", "train_seconds", "images_per_second", "budget_used",
+                   "val_top1", "val_top5", "lr", "train_seconds", "images_per_second", "budget_used", "train_flops",
                    "train_eval_top1")
 
 
@@ -160,23 +152,41 @@ def run_folders(results_dir: Path) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------------- loading
-# Run-level columns, in the order notebooks see them. A comparison is only ever made inside one
-# group: results of different datasets, budgets, precisions or devices are never averaged. Inside
-# a group, one row (of the report; one side of `compare`) is one thing trained: the same
-# architecture, recipe and variant (builder options, data options, archive), over seeds.
-RUN_COLUMNS = ("arch", "family", "seed", "status", "diverged_at", "dataset", "synthetic", "recipe", "variant",
-               "config_hash", "budget", "budget_kind", "precision", "backend", "device", "mixed_devices", "epochs", "steps",
-               "train_seconds", "compile_seconds", "images_per_second", "best_val_top1", "final_val_top1",
-               "test_top1", "test_top5", "test_top1_final", "train_eval_top1", "gap", "time_to_52", "params",
-               "mmacs", "test_used_for_selection", "sha256_ok", "data_warnings", "resume_count", "batch_size",
-               "versions", "tuning", "error", "updated", "folder")
+# Run-level columns, in the order notebooks see them: who the run is, every metric of the metric
+# table, then its context. A comparison is only ever made inside one group: results of different
+# datasets, budgets, precisions or devices are never averaged. Inside a group, one row (of the
+# report; one side of `compare`) is one thing trained: the same architecture, recipe and variant
+# (builder options, data options, archive), over seeds.
+_IDENTITY = ("arch", "family", "seed", "status", "diverged_at", "dataset", "synthetic", "recipe", "variant",
+             "config_hash", "budget", "budget_kind", "precision", "backend", "device", "mixed_devices")
+_CONTEXT = ("test_used_for_selection", "sha256_ok", "data_warnings", "batch_size", "versions", "tuning", "error",
+            "updated", "folder")
 GROUP = ["dataset", "budget", "precision", "backend", "device"]
 ROW = ["arch", "recipe", "variant"]
 # Fields that older summaries lack, with the value that means "as before".
 _ADDED_FIELDS = {"tuning": None, "diverged_at": None, "variant": "", "config_hash": "", "backend": "tensorflow"}
-# A summary without one of these cannot be reported; any other field may be absent (written by an
-# older archbench) but, when present, must have its type.
-_NEEDED_FIELDS = {*RUN_COLUMNS, "schema_version", "devices", "versions", "data", "time_to_target"}
+
+
+def run_columns() -> list[str]:
+    """The columns of `load`'s runs: identity, each metric of `metrics.METRICS`, context."""
+    return [*_IDENTITY, *metrics.METRICS, *_CONTEXT]
+
+
+def _needed_fields() -> set[str]:
+    """A summary without one of these cannot be reported: its identity and context, and the fields
+    of the metrics that the report and compare show (but an optional one, which older summaries
+    lack). Any other field may be absent (written by an older archbench) but, when present, must
+    have its type."""
+    shown = {(m.path or (m.name,))[0] for m in metrics.shown() if not m.optional}
+    return {*_IDENTITY, *_CONTEXT, *shown, "schema_version", "devices", "versions", "data"}
+
+
+def _dtypes() -> dict[str, str]:
+    """The pandas dtype of each typed run column, from its JSON types (metric table, else schema)."""
+    types = {**{k: t for k, (t, _) in SUMMARY_SCHEMA.items()}, **{m.name: m.types for m in metrics.METRICS.values()}}
+    return {c: metrics.dtype(types[c]) for c in run_columns() if c in types and metrics.dtype(types[c])}
+
+
 # The history columns the report draws; every present column but `partial` must be numeric.
 _HISTORY_REQUIRED = ("epoch", "step", "train_top1", "val_top1", "train_seconds")
 
@@ -202,13 +212,9 @@ def load(results_dir: Path):
                         "status"):
                 epochs[key] = row[key]
             histories.append(epochs)
-    runs_df = pd.DataFrame(runs, columns=list(RUN_COLUMNS))
-    for column in ("seed", "epochs", "steps", "params", "resume_count", "batch_size"):
-        runs_df[column] = pd.to_numeric(runs_df[column]).astype("Int64")
-    for column in ("train_seconds", "images_per_second", "best_val_top1", "final_val_top1", "test_top1",
-                   "test_top5", "test_top1_final", "train_eval_top1", "gap", "time_to_52", "mmacs",
-                   "compile_seconds"):
-        runs_df[column] = pd.to_numeric(runs_df[column], errors="coerce").astype("float64")
+    runs_df = pd.DataFrame(runs, columns=run_columns())
+    for column, kind in _dtypes().items():
+        runs_df[column] = pd.to_numeric(runs_df[column], errors="coerce").astype(kind)
     history_df = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
     runs_df = runs_df.sort_values(["dataset", "budget", "arch", "recipe", "variant", "seed"], ignore_index=True)
     runs_df.attrs["warnings"] = warnings
@@ -290,7 +296,8 @@ def _read_record(folder: Path) -> dict[str, Any]:
     if "variant" not in record and added["config_hash"]:
         added["variant"] = f"config {added['config_hash']}"  # a non-canonical run from before variants
     record = {**added, **record}
-    tolerated = {f"missing {k}" for k in SUMMARY_SCHEMA if k not in _NEEDED_FIELDS}
+    needed = _needed_fields()
+    tolerated = {f"missing {k}" for k in SUMMARY_SCHEMA if k not in needed}
     problems = [p for p in validate_summary(record) if p not in tolerated and not p.startswith("unknown field")]
     if problems:
         more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
@@ -299,14 +306,14 @@ def _read_record(folder: Path) -> dict[str, Any]:
 
 
 def _summary_row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
-    row = {k: record.get(k) for k in RUN_COLUMNS}
+    row = {k: record.get(k) for k in run_columns()}
+    row.update({m.name: m.read(record) for m in metrics.METRICS.values()})
     versions = record.get("versions") or {}
     data = record.get("data") or {}
     row.update(folder=str(folder), device=", ".join(map(str, record.get("devices") or [])) or "unknown",
                versions=f"{record.get('backend', 'tensorflow')} {versions.get(record.get('backend', 'tensorflow'))}, "
                         f"Keras {versions.get('keras')}, "
                         f"archbench {versions.get('git_revision') or versions.get('archbench')}",
-               time_to_52=(record.get("time_to_target") or {}).get("0.52"),
                sha256_ok=data.get("sha256_ok"), data_warnings=list(data.get("warnings") or []))
     return row
 

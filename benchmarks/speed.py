@@ -19,7 +19,8 @@ import numpy as np
 
 import architectures
 from benchmarks import backends, feed, models
-from benchmarks.config import RECIPES, Budget, DataConfig
+from benchmarks.budget import TRAIN_FLOPS_PER_MAC, Budget, train_flops_per_image
+from benchmarks.config import RECIPES, DataConfig
 
 # Dense peak TFLOP/s per GPU (fp32, bf16/fp16 tensor cores), from the vendors' datasheets, no
 # sparsity; matched against the device name. Give another with --peak-tflops.
@@ -28,7 +29,6 @@ PEAK_TFLOPS = {
     "L4": (30.3, 121.0), "A10": (31.2, 125.0), "V100": (15.7, 125.0), "T4": (8.1, 65.0),
     "RTX 4090": (82.6, 165.0), "RTX 3090": (35.6, 71.0), "P100": (9.3, 18.7), "K80": (4.4, None),
 }
-TRAIN_FLOPS_PER_MAC = 6  # forward 2 FLOPs per MAC, backward about twice the forward
 INFER_FLOPS_PER_MAC = 2
 INPUT_BOUND_MARGIN = 1.2  # input-bound when the pipeline delivers < 1.2x what the model consumes
 
@@ -139,22 +139,14 @@ def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
         row["verdict"] = ("input-bound" if pipeline < INPUT_BOUND_MARGIN * row["train_images_per_second"]
                           else "compute-bound")
         if budget is not None:
-            row["epochs_in_budget"] = _epochs_in(budget, row["train_images_per_second"], config)
+            row["epochs_in_budget"] = budget.epochs_at(row["train_images_per_second"], config.train_images,
+                                                       config.batch_size, train_flops_per_image(row["mmacs"] * 1e6))
         rows.append(row)
         log(f"{arch}: {row['train_images_per_second']:,.0f} train img/s, {row['infer_images_per_second']:,.0f} "
             f"inference img/s")
     return {"device": device, "backend": keras.backend.backend(), "peak_tflops": device_peak,
             "pipeline_images_per_second": pipeline, "config": dataclasses.asdict(config),
             "cpu_threads": os.cpu_count(), "results": rows}
-
-
-def _epochs_in(budget: Budget, images_per_second: float, config: SpeedConfig) -> float:
-    """Epochs a budget buys at the measured speed (time budgets); exact for step-like budgets."""
-    if budget.kind == "seconds":
-        return budget.amount * images_per_second / config.train_images
-    images = {"epochs": budget.amount * config.train_images, "steps": budget.amount * config.batch_size,
-              "images": budget.amount}[budget.kind]
-    return images / config.train_images
 
 
 def table(report: dict[str, Any]):

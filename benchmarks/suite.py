@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Callable
 
 from benchmarks import backends, results
-from benchmarks.config import RECIPES, ConfigError, RunConfig
+from benchmarks.config import ConfigError, RunConfig
 from benchmarks.data import check_available, load_splits, train_size
-from benchmarks.runner import Diverged, Interrupted, Run, _hms
+from benchmarks.runner import Diverged, Interrupted, Run
+from benchmarks.units import format_duration
 from benchmarks.storage import Claim, NoClaim, read_json, write_json
 
 
@@ -29,13 +30,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     if count < 1 or not 0 <= index < count:
         raise ConfigError(f"--shard must be I/N with 0 <= I < N, got {text!r}")
     return index, count
-
-
-def post_baseline(config: RunConfig) -> RunConfig:
-    """`original` with the blog post's own recipe, under the same budget and data."""
-    post = RECIPES["post"]
-    data = dataclasses.replace(config.data, batch_size=post.batch_size, augment=post.augment)
-    return dataclasses.replace(config, arch="original", recipe=post, data=data)
 
 
 @functools.lru_cache(maxsize=1)  # one split in memory at a time; the raw arrays are cached
@@ -111,8 +105,24 @@ def prepare(configs: list[RunConfig]) -> list[RunConfig]:
     for data_config in dict.fromkeys(c.data for c in configs):
         digests[data_config] = check_available(data_config)
     for config in configs:
-        config.budget.check_ceiling(train_size(config.data), config.data.batch_size)
+        flops = flops_per_image(config) if config.budget.kind == "flops" else None
+        config.budget.check_ceiling(train_size(config.data), config.data.batch_size, flops)
     return [dataclasses.replace(c, data_digest=digests[c.data]) for c in configs]
+
+
+def flops_per_image(config: RunConfig) -> float:
+    """Training FLOPs per image of `config`'s model (built once, to count its MACs)."""
+    from benchmarks.budget import train_flops_per_image
+    from benchmarks.data import num_classes
+
+    return _flops(config.model_name, config.hparams, num_classes(config.data), train_flops_per_image)
+
+
+@functools.lru_cache(maxsize=None)
+def _flops(arch, hparams, classes, per_image) -> float:
+    import architectures
+
+    return per_image(architectures.macs(architectures.build(arch, num_classes=classes, **dict(hparams))))
 
 
 FINISHED = ("complete", "diverged")  # re-running the same command does not train these again
@@ -218,5 +228,5 @@ def _row(config: RunConfig, status: str, record: dict | None) -> dict:
     record = record or {}
     return {"arch": config.arch, "recipe": config.recipe.name, "seed": config.seed, "status": status,
             "epochs": record.get("epochs"), "best val top-1": record.get("best_val_top1"),
-            "test top-1": record.get("test_top1"), "train time": _hms(record.get("train_seconds")),
+            "test top-1": record.get("test_top1"), "train time": format_duration(record.get("train_seconds")),
             "error": record.get("error") or ""}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from architectures import original
+from benchmarks import compat
 from benchmarks.config import RECIPES, Budget, ConfigError, DataConfig, RunConfig
 from benchmarks.storage import Claim, atomic_write, read_json, write_json
 
@@ -118,10 +119,8 @@ class RunnerTuner(_base_tuner()):
         # stop and its traceback per failed trial (config.DEBUG, on by default, no public switch) are off.
         self.failures_in_a_row = 0  # this session's
         self.oracle.max_consecutive_failed_trials = None
-        from keras_tuner.src import config as kt_config
-
-        kt_config.DEBUG = False
-        _atomic_saves(self.oracle)
+        compat.keras_tuner_quiet()
+        compat.keras_tuner_atomic_saves(self.oracle, atomic_write)
 
     def trial_config(self, values: dict[str, Any]) -> RunConfig:
         space = {k: v for k, v in values.items() if k in original.SEARCH_SPACE}
@@ -130,7 +129,7 @@ class RunnerTuner(_base_tuner()):
         data = dataclasses.replace(self.data, batch_size=int(space["batch_size"]), augment=recipe.augment)
         budget = self.budget
         if "tuner/epochs" in values:  # hyperband: a rung's share of the per-trial budget
-            budget = dataclasses.replace(budget, amount=_scaled(budget, values["tuner/epochs"] / HYPERBAND_MAX_EPOCHS))
+            budget = budget.scaled(values["tuner/epochs"] / HYPERBAND_MAX_EPOCHS)
         builder = original.builder_options({k: v for k, v in space.items() if k not in original.RECIPE_KEYS})
         return RunConfig(arch=self.arch, data=data, recipe=recipe, budget=budget,
                          hparams=tuple(sorted(builder.items())))
@@ -175,35 +174,13 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {' '.join(str(error).split())}"[:500]
 
 
-def _scaled(budget: Budget, share: float) -> float:
-    amount = budget.amount * share
-    return amount if budget.kind == "seconds" else max(1.0, float(round(amount)))
-
-
-def _atomic_saves(oracle) -> None:
-    """keras-tuner writes oracle.json and trial.json in place; a kill mid-write would leave a
-    half-written file that breaks the reload. Route both through an atomic write (a worker's
-    oracle is a client of the chief's and writes nothing)."""
-    if not hasattr(oracle, "_save_trial"):
-        return
-    def save(fname=None):
-        atomic_write(Path(fname or oracle._get_oracle_fname()), lambda f: json.dump(oracle.get_state(), f))
-
-    def save_trial(trial):
-        path = Path(oracle._get_trial_dir(trial.trial_id)) / "trial.json"
-        atomic_write(path, lambda f: json.dump(trial.get_state(), f))
-
-    oracle.save = save
-    oracle._save_trial = save_trial
-
-
 def repair(project: Path, log=print) -> list[str]:
     """Rebuild trials whose trial.json is unreadable (a half-written file would break keras-tuner's
     reload). Each trial's values are also kept in our own hyperparameters.json, written
     atomically before it trains: with it the trial is rebuilt and queued for retry (a finished run
     is then only re-read); without it the trial never trained and is rebuilt as FAILED, keeping
     its id taken. The broken file is kept beside as trial.json.broken. Returns the ids rebuilt."""
-    from keras_tuner.src.engine.trial import Trial, TrialStatus
+    Trial, TrialStatus = compat.keras_tuner_trial_types()
 
     rebuilt = []
     for path in sorted(project.glob("trial_*/trial.json")):

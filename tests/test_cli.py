@@ -55,7 +55,18 @@ def test_bad_verbs_and_options_are_one_line_exit_2(cli_env, args, fragment):
     assert len(lines) == 1 and fragment in lines[0]
 
 
-@pytest.mark.parametrize("verb", ["list", "run"])
+def verbs():
+    from benchmarks.cli import build_parser
+
+    (sub,) = [a for a in build_parser()._subparsers._group_actions]
+    return sorted(sub.choices)
+
+
+def test_the_verbs_are_the_documented_ones():
+    assert verbs() == ["compare", "list", "report", "run", "speed", "tune"]
+
+
+@pytest.mark.parametrize("verb", verbs())
 def test_every_verb_has_help(cli_env, verb):
     proc = cli(verb, "--help", env=cli_env)
-    assert proc.returncode == 0 and "usage:" in proc.stdout
+    assert proc.returncode == 0 and f"usage: archbench {verb}" in proc.stdout

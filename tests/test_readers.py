@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import cli, compare, report, results
+from benchmarks import cli, compare, metrics, report, results
 
 SHA_WARNING = "cifar-100-python.tar.gz does not match the published sha256 (got 0badc0de)"
 
@@ -87,7 +87,7 @@ def test_a_damaged_file_makes_an_unreadable_row_and_a_warning(tmp_path, kind):
     assert runs.attrs["warnings"] == [row["error"]] and str(broken / name) in row["error"]
     assert (runs["status"] == "complete").sum() == 4 and not (history["seed"] == 2).any()
     table = report.main_table(runs).set_index("arch")
-    assert table.loc["resnet20", "test top-1"] == pytest.approx(0.61) and table.loc["resnet20", "n"] == 2
+    assert table.loc["resnet20", "test_top1"] == pytest.approx(0.61) and table.loc["resnet20", "n"] == 2
     # A damaged summary cannot say which row the run belongs to; a readable one keeps it in its row.
     assert table.loc["resnet20", "completed"] == ("2/2" if name == "summary.json" else "2/3, 1 unreadable")
 
@@ -156,9 +156,9 @@ def test_runs_that_are_not_complete_never_enter_a_mean(tmp_path, capsys, status)
         (folder / "history.csv").write_bytes(b"")
     runs, _ = results.load(results_dir)
     row = report.main_table(runs).set_index("arch").loc["resnet20"]
-    assert row["test top-1"] == pytest.approx(0.61) and row["n"] == 2
-    assert row["test top-1 std"] == pytest.approx(np.std([0.60, 0.62], ddof=1))
-    assert row["images/s"] == 1000.0 and row["gap"] == pytest.approx(0.05) and row["time to 52%"] == 60.0
+    assert row["test_top1"] == pytest.approx(0.61) and row["n"] == 2
+    assert row["test_top1 std"] == pytest.approx(np.std([0.60, 0.62], ddof=1))
+    assert row["images_per_second"] == 1000.0 and row["gap"] == pytest.approx(0.05) and row["time_to_52"] == 60.0
     assert row["completed"] == f"2/3, 1 {status}"
     text, _ = compare.run(["original", "resnet20"], results_dir, tmp_path / "out", warn=lambda _: None)
     assert "n=2 complete seeds" in text and f"1 {status}" in text
@@ -198,7 +198,7 @@ def test_report_rows_are_arch_recipe_and_variant(tmp_path):
     assert len(table) == 4 and sorted(table["n"]) == [1, 2, 2, 2]
     labels = list(report.format_table(table)["architecture"])
     assert {"original", "original (post recipe)", "original [augment=none, dropout=0.3]", "resnet20"} == set(labels)
-    means = dict(zip(labels, table["test top-1"]))
+    means = dict(zip(labels, table["test_top1"]))
     assert means["original"] == pytest.approx(0.555) and means["original (post recipe)"] == pytest.approx(0.505)
 
 
@@ -211,7 +211,7 @@ def test_compare_groups_exactly_as_the_report_and_names_each_side(tmp_path):
     assert "n=4" not in text and text.count("original (post recipe): n=2 complete seeds") == 1
     assert "### resnet20 (paper recipe) - original (paper recipe)\n" in text
     post = text[text.index("### resnet20 (paper recipe) - original (post recipe)"):]
-    assert "| test top-1 " in post and "| 50.5% " in post and "+10.0 pts" in post
+    assert "| test top-1 " in post and " 50.5% |" in post and "+10.0 pts" in post
     assert "differ in recipe or variant" in post
     runs, _ = results.load(results_dir)
     report_rows = {tuple(k.values()) for _, group in results.groups(runs) for k, _ in results.rows(group)}
@@ -245,41 +245,76 @@ VERDICTS = {
     "epochs": ([10, 10, 10], [12, 12, 12], "b - a in epochs reached: +2.0 epochs"),
     "params": ([1000, 1000, 1000], [3000, 3000, 3000], "b - a in trainable parameters: +2,000 ("),
     "mmacs": ([40.0, 40.0, 40.0], [10.0, 10.0, 10.0], "b - a in MMACs per image: -30.0 MMACs"),
+    "train_flops": ([1e15, 1.1e15, 1.2e15], [3e15, 3.1e15, 3.2e15], "b - a in training FLOPs: +2.0 PFLOP ("),
 }
 
 
 def test_every_compared_metric_has_a_verdict_case():
-    assert set(VERDICTS) == set(compare.METRICS)
-    for m in compare.METRICS.values():
-        assert m.higher_is_better in (True, False, None) and m.unit and m.label
-        assert bool(m.better) == (m.higher_is_better is not None)
+    """Breaks when a metric is shown without a verdict case below, or lacks a unit, label or phrase."""
+    assert set(VERDICTS) == {m.name for m in metrics.shown()}
+    for m in metrics.METRICS.values():
+        assert m.higher_is_better in (True, False, None) and m.unit and m.label and m.meaning
+        assert bool(m.phrase) == (m.higher_is_better is not None)
 
 
 @pytest.mark.parametrize("metric", VERDICTS)
 def test_verdict_follows_the_metrics_direction_and_unit(metric):
     a, b, expected = VERDICTS[metric]
-    runs = pd.DataFrame({"status": ["complete"] * 6, **{m: np.nan for m in compare.METRICS}})
+    runs = pd.DataFrame({"status": ["complete"] * 6, **{m: np.nan for m in metrics.METRICS}})
     runs[metric] = a + b
     table, text = compare.compare_table(runs.iloc[:3], runs.iloc[3:], "a", "b", metric)
     assert expected in text
-    higher = compare.METRICS[metric].higher_is_better
+    m = metrics.METRICS[metric]
+    higher = m.higher_is_better
     assert ("larger than seed noise" in text) == (higher is not None) and ("neither is better" in text) == (higher is None)
-    shown = compare._format(table).set_index("metric").loc[compare.METRICS[metric].label]
-    assert shown["difference"] == compare.format_difference(metric, np.mean(b) - np.mean(a))
+    shown = compare._format(table).set_index("metric").loc[m.label]
+    assert shown["difference"] == m.difference(np.mean(b) - np.mean(a))
     assert shown["better"] == {True: "higher", False: "lower", None: "- (descriptive)"}[higher]
 
 
 def test_differences_are_formatted_in_the_metrics_unit():
-    assert compare.format_difference("test_top1", 0.123) == "+12.3 pts"
-    assert compare.format_difference("time_to_52", -40.2) == "-40 s"
-    assert compare.format_difference("images_per_second", 1200) == "+1,200 img/s"
-    assert compare.format_difference("params", 2000) == "+2,000"
-    assert compare.format_value("test_top1", 0.523) == "52.3%" and compare.format_value("gap", 0.041) == "+4.1 pts"
-    assert compare.format_value("time_to_52", 1234.4) == "1,234 s" and compare.format_value("params", np.nan) == "-"
+    """Breaks when a unit's format changes: %, pts, s, img/s, counts and SI-prefixed FLOPs."""
+    m = metrics.METRICS
+    assert m["test_top1"].difference(0.123) == "+12.3 pts" and m["time_to_52"].difference(-40.2) == "-40 s"
+    assert m["images_per_second"].difference(1200) == "+1,200 img/s" and m["params"].difference(2000) == "+2,000"
+    assert m["test_top1"].text(0.523) == "52.3%" and m["gap"].text(0.041) == "+4.1 pts"
+    assert m["time_to_52"].text(1234.4) == "1,234 s" and m["params"].text(np.nan) == "-"
+    assert m["train_flops"].text(1.23e15) == "1.2 PFLOP" and m["train_flops"].difference(-2e12) == "-2.0 TFLOP"
+    assert m["train_flops"].text(None) == "-" and m["mmacs"].text(40.0) == "40.0 MMACs"
+    # The report's cells: the header names the unit, a duration reads h:mm:ss.
+    assert m["test_top1"].cell(0.523) == "52.3" and m["gap"].cell(0.041) == "+4.1"
+    assert m["time_to_52"].cell(3723) == "1:02:03" and m["train_flops"].cell(1.23e15) == "1.2 PFLOP"
+
+
+def test_summaries_without_train_flops_read_as_missing_and_a_wrong_type_as_unreadable(tmp_path):
+    """Breaks when an older summary lacking train_flops (an optional metric) becomes unreadable or gets
+    a made-up value, when a train_flops of the wrong type is accepted, or when the writer's check
+    stops demanding the field."""
+    for seed in (0, 1):
+        fake_run(tmp_path, "original", seed, train_flops=1.2e15 + seed * 2e14)
+        old = fake_run(tmp_path, "resnet20", seed)
+        record = json.loads((old / "summary.json").read_text())
+        del record["train_flops"]
+        (old / "summary.json").write_text(json.dumps(record))
+    assert results.validate_summary(record) == ["missing train_flops"]  # the runner must still write it
+    runs, _ = results.load(tmp_path)
+    assert set(runs["status"]) == {"complete"} and runs.attrs["warnings"] == []
+    cells = report.format_table(report.main_table(runs)).set_index("architecture")["train FLOPs"]
+    assert cells["original"] == "1.3 PFLOP" and cells["resnet20"] == "-"
+    a, b = (runs[runs["arch"] == arch] for arch in ("original", "resnet20"))
+    table, text = compare.compare_table(a, b, "a", "b", "train_flops")
+    shown = compare._format(table).set_index("metric").loc["training FLOPs"]
+    assert (shown["a"], shown["b"], shown["better"]) == ("1.3 PFLOP", "-", "- (descriptive)")
+    assert "no claim about significance" in text
+    record["train_flops"] = "lots"
+    (old / "summary.json").write_text(json.dumps(record))
+    runs, _ = results.load(tmp_path)
+    row = runs[runs["folder"] == str(old)].iloc[0]
+    assert row["status"] == "unreadable" and "train_flops: str is not int/float/NoneType" in row["error"]
 
 
 def test_a_metric_some_seeds_lack_has_no_mean():
-    runs = pd.DataFrame({"status": ["complete"] * 4, **{m: 0.5 for m in compare.METRICS}})
+    runs = pd.DataFrame({"status": ["complete"] * 4, **{m: 0.5 for m in metrics.METRICS}})
     runs["time_to_52"] = [60.0, np.nan, 50.0, 55.0]  # a's second seed never reached 52%
     table, text = compare.compare_table(runs.iloc[:2], runs.iloc[2:], "a", "b", "time_to_52")
     assert pd.isna(table.set_index("metric").loc["time_to_52", "a"]) and "no claim about significance" in text

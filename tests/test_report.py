@@ -1,7 +1,9 @@
-"""Report and compare, built on real smoke results that the tests produce."""
+"""Report and compare, built on real smoke results that the tests produce, and (where a case must
+be exact) on hand-written ones: the metric table driving every reader, and the HTML page."""
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import compare, report, results, suite
+from benchmarks import compare, metrics, report, results, suite
 from benchmarks.config import RECIPES, Budget, RunConfig
+from tests.test_readers import fake_run, two_arch_folder
 from tests.test_runner import SMALL
 
 
@@ -39,10 +42,10 @@ def test_main_table_means_and_stds_over_two_seeds(smoke_results):
     table = report.main_table(runs).set_index("arch")
     for arch in ("original", "resnet20"):
         values = runs.loc[runs["arch"] == arch, "test_top1"].to_numpy()
-        assert table.loc[arch, "test top-1"] == pytest.approx(values.mean())
-        assert table.loc[arch, "test top-1 std"] == pytest.approx(values.std(ddof=1))
+        assert table.loc[arch, "test_top1"] == pytest.approx(values.mean())
+        assert table.loc[arch, "test_top1 std"] == pytest.approx(values.std(ddof=1))
         assert table.loc[arch, "n"] == 2 and table.loc[arch, "completed"] == "2/2"
-    assert list(report.main_table(runs)["test top-1"]) == sorted(table["test top-1"], reverse=True)
+    assert list(report.main_table(runs)["test_top1"]) == sorted(table["test_top1"], reverse=True)
 
 
 def test_report_writes_markdown_and_figures(smoke_results, tmp_path):
@@ -73,18 +76,22 @@ def test_figures_have_the_expected_lines_and_points(smoke_results):
 
 
 def test_html_is_self_contained(smoke_results, tmp_path):
+    """Breaks if a figure is linked instead of embedded, or markdown reaches the page unconverted."""
     path = report.build(smoke_results, tmp_path, fmt="html")
     html = path.read_text()
     assert html.count("data:image/png;base64,") == 4 and "<table>" in html and 'src="0' not in html
+    assert "<strong>" in html and "**" not in html and "<blockquote>" in html and "|---" not in html
 
 
 def test_welch_interval_by_hand():
+    """Breaks if the interval stops being Welch's (pooled variance, integer df) or flips b - a."""
+    from scipy.stats import t as student
+
     diff, low, high = compare.welch_interval([0.50, 0.52], [0.60, 0.64])
     # var/n: 0.0001 and 0.0004; se = sqrt(0.0005); df = 0.0005^2 / (0.0001^2 + 0.0004^2) = 1.4706,
     # where Student's t quantile lies between the tables' 12.706 (df 1) and 4.303 (df 2).
-    t = compare.t975(0.0005 ** 2 / (0.0001 ** 2 + 0.0004 ** 2))
+    t = student.ppf(0.975, 0.0005 ** 2 / (0.0001 ** 2 + 0.0004 ** 2))
     assert 4.303 < t < 12.706
-    assert compare.t975(1) == pytest.approx(12.706, abs=1e-3) and compare.t975(4) == pytest.approx(2.776, abs=1e-3)
     assert diff == pytest.approx(0.11)
     assert low == pytest.approx(0.11 - t * 0.0005 ** 0.5, abs=2e-3)
     assert high == pytest.approx(0.11 + t * 0.0005 ** 0.5, abs=2e-3)
@@ -96,7 +103,7 @@ def test_welch_interval_by_hand():
 def test_compare_table_on_a_small_frame():
     runs = pd.DataFrame({"arch": ["a", "a", "a", "b", "b", "b"], "status": ["complete"] * 6,
                          "test_top1": [0.50, 0.51, 0.52, 0.70, 0.71, 0.72]})
-    for m in compare.METRICS:
+    for m in metrics.METRICS:
         if m not in runs:
             runs[m] = np.nan
     table, text = compare.compare_table(runs[runs["arch"] == "a"], runs[runs["arch"] == "b"], "a", "b", "test_top1")
@@ -144,3 +151,59 @@ def test_compare_and_report_on_the_cli(smoke_results, tmp_path, cli_env):
     (tmp_path / "empty").mkdir()
     blank = run("report", "--results-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "o"))
     assert blank.returncode == 2 and "no results" in blank.stderr
+
+
+# ------------------------------------------------------------------------ the metric table
+def test_load_types_every_metric_column_from_the_metric_table(tmp_path):
+    """Breaks when `load` drops a metric's column or types it otherwise than its entry says."""
+    runs, _ = results.load(two_arch_folder(tmp_path))
+    for m in metrics.METRICS.values():
+        assert str(runs[m.name].dtype) == (m.dtype or "object"), m.name
+    assert str(runs["seed"].dtype) == "Int64" and runs["time_to_52"].tolist() == [60.0] * 4  # a nested field
+
+
+def test_bold_marks_the_best_value_in_each_metrics_direction(tmp_path):
+    """Breaks when a bold mark ignores a metric's direction (a smaller gap and a shorter time are
+    better) or lands on a descriptive metric (parameters, train-eval top-1, FLOPs)."""
+    for seed in (0, 1):
+        fake_run(tmp_path, "original", seed, test_top1=0.50, images_per_second=2000.0, gap=0.02, params=5000,
+                 time_to_target={"0.52": 100.0}, train_flops=2e15)
+        fake_run(tmp_path, "resnet20", seed, test_top1=0.60, images_per_second=1000.0, gap=0.08, params=1000,
+                 time_to_target={"0.52": 60.0}, train_flops=1e15)
+    runs, _ = results.load(tmp_path)
+    cells = report.format_table(report.main_table(runs)).set_index("architecture")
+    bold = {(arch, column) for arch, row in cells.iterrows() for column, text in row.items() if text.startswith("**")}
+    assert bold == {("resnet20", "test top-1 %"), ("resnet20", "best val top-1 %"), ("resnet20", "time to 52% val"),
+                    ("original", "images/s"), ("original", "gap (pts)"),
+                    ("original", "test top-5 %"), ("resnet20", "test top-5 %")}  # a tie: both
+    assert cells.loc["resnet20", "time to 52% val"] == "**0:01:00**" and cells.loc["original", "gap (pts)"] == "**+2.0**"
+
+
+def test_a_new_metric_is_one_entry_in_the_metric_table(tmp_path, monkeypatch):
+    """Breaks when a reader keeps its own list of metrics: one new entry must reach `load`'s
+    columns, the report's table with its bold mark, and compare's rows and verdict."""
+    new = metrics.Metric("time_to_30", "time to 30% val", "s", False, "training seconds until val top-1 reached 30%",
+                         path=("time_to_target", "0.30"), shown=True, absent="not reached")
+    monkeypatch.setattr(metrics, "METRICS", {**metrics.METRICS, new.name: new})
+    for seed in (0, 1, 2):
+        fake_run(tmp_path, "original", seed, time_to_target={"0.52": 60.0, "0.30": 40.0 + seed})
+        fake_run(tmp_path, "resnet20", seed, time_to_target={"0.52": 60.0, "0.30": 20.0 + seed})
+    runs, _ = results.load(tmp_path)
+    assert str(runs["time_to_30"].dtype) == "float64"
+    cells = report.format_table(report.main_table(runs)).set_index("architecture")["time to 30% val"]
+    assert (cells["resnet20"], cells["original"]) == ("**0:00:21**", "0:00:41")
+    text, _ = compare.run(["original", "resnet20"], tmp_path, tmp_path / "c", metric="time_to_30", warn=lambda _: None)
+    assert "| time to 30% val " in text and "resnet20 (paper recipe) has the lower time to 30% val by 20 s" in text
+
+
+def test_html_escapes_the_runs_text_and_renders_tables_and_bold(tmp_path):
+    """Breaks when the HTML page passes a run's text through as markup (an error's `<class 'int'>`
+    would vanish into a tag), or leaves the markdown's tables, bold or figure links unrendered."""
+    results_dir = two_arch_folder(tmp_path / "results")
+    fake_run(results_dir, "resnet20", 5, status="failed", error="TypeError: <class 'int'> is not <b>callable</b>")
+    html = report.build(results_dir, tmp_path / "r", fmt="html", warn=lambda _: None).read_text()
+    assert "&lt;class 'int'&gt; is not &lt;b&gt;callable&lt;/b&gt;" in html and "<b>callable" not in html
+    assert re.search(r"<th[^>]*>test top-1 %</th>", html) and re.search(r"<td[^>]*><strong>61.0 ± 1.4 \(n=2\)", html)
+    assert "**" not in html and "|---" not in html
+    pngs = list((tmp_path / "r").glob("*.png"))
+    assert len(pngs) == 4 and html.count('src="data:image/png;base64,') == 4 and ".png" not in html

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from benchmarks import checkpoint, results, runner, suite
+from benchmarks import checkpoint, clock, results, runner, suite
 from benchmarks.config import PRESETS, RECIPES, Budget, RunConfig
 
 SMALL = dataclasses.replace(PRESETS["smoke"].data, synthetic_train=700, val_size=100, synthetic_test=100,
@@ -68,12 +68,12 @@ def test_time_budget_stops_at_the_first_step_boundary_past_it(tmp_path):
 
 def test_schedule_warms_up_then_reaches_zero_at_the_budget():
     recipe = RECIPES["paper"]
-    lrs = [runner.learning_rate(recipe, 0.1, p) for p in np.linspace(0, 1, 101)]
+    lrs = [clock.learning_rate(recipe, 0.1, p) for p in np.linspace(0, 1, 101)]
     assert lrs[0] == 0.0 and lrs[-1] == 0.0 and max(lrs) == pytest.approx(0.1, rel=0.02)
     peak = int(np.argmax(lrs))
     assert all(a <= b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))
     assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:]))
-    assert runner.learning_rate(RECIPES["post"], 1e-3, 0.7) == 1e-3
+    assert clock.learning_rate(RECIPES["post"], 1e-3, 0.7) == 1e-3
 
 
 def test_the_in_step_schedule_is_the_budget_aware_schedule():
@@ -82,7 +82,7 @@ def test_the_in_step_schedule_is_the_budget_aware_schedule():
     recipe, total = RECIPES["paper"], 250
     schedule = BudgetSchedule(0.1, recipe.warmup, total)
     got = [float(schedule(step)) for step in range(total + 5)]
-    want = [runner.learning_rate(recipe, 0.1, step / total) for step in range(total + 5)]
+    want = [clock.learning_rate(recipe, 0.1, step / total) for step in range(total + 5)]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
 
 
@@ -251,7 +251,7 @@ def test_two_workers_split_the_suite_without_doing_a_run_twice(tmp_path, cli_env
     summaries = [json.loads(p.read_text()) for p in tmp_path.glob("**/summary.json")]
     assert len(summaries) == 4 and all(s["status"] == "complete" for s in summaries)
     assert all(s["resume_count"] == 0 and len(s["segments"]) == 1 for s in summaries)
-    assert len({s["segments"][0]["pid"] for s in summaries}) in (1, 2)
+    assert {s["segments"][0]["pid"] for s in summaries} <= {w.pid for w in workers}  # trained by these two
 
 
 def test_shards_are_interleaved_and_cover_the_matrix():

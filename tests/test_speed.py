@@ -53,8 +53,9 @@ def test_peaks_and_epochs_in_budget():
     assert speed.peak("GPU: NVIDIA A100-SXM4-40GB x 1", "float32", None) == 19.5
     assert speed.peak("CPU: Xeon", "float32", None) is None and speed.peak("CPU", "float32", 2.5) == 2.5
     config = speed.SpeedConfig(batch_size=100, train_images=1000)
-    assert speed._epochs_in(Budget.parse("10s"), 500, config) == 5.0
-    assert speed._epochs_in(Budget.parse("30steps"), 500, config) == 3.0
+    assert Budget.parse("10s").epochs_at(500, config.train_images, config.batch_size) == 5.0
+    assert Budget.parse("30steps").epochs_at(500, config.train_images, config.batch_size) == 3.0
+    assert Budget.parse("1.2e9flops").epochs_at(500, 1000, 100, flops_per_image=6e5) == 2.0
 
 
 @pytest.mark.parametrize("device,precision,jit", [

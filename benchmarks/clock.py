@@ -1,0 +1,67 @@
+"""The budget clock: charges each training step (its time, and its images and FLOPs), says how much
+of the budget is spent, and gives the budget-aware learning rate. The loop asks it, never the budget."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from benchmarks.budget import Budget
+from benchmarks.config import Recipe
+
+LR_STEP = 0.005  # a time budget's lr is moved in steps of this share of its peak (see runner)
+
+
+def learning_rate(recipe: Recipe, peak: float, progress: float) -> float:
+    """Budget-aware schedule (Li, Yumer & Ramanan 2020): linear warm-up over `recipe.warmup` of
+    the budget, then linear decay to exactly zero when the budget is spent."""
+    if recipe.schedule == "constant":
+        return peak
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < recipe.warmup:
+        return peak * progress / recipe.warmup
+    return peak * (1.0 - progress) / (1.0 - recipe.warmup)
+
+
+class BudgetClock:
+    """One run's budget as progress in [0, 1]: steps for step-like budgets, seconds otherwise."""
+
+    def __init__(self, budget: Budget, recipe: Recipe, peak_lr: float, steps_per_epoch: int, batch_size: int,
+                 flops_per_image: float, counters: Any):
+        """`counters`: the run's state (step, train_seconds, compile_seconds), saved with it."""
+        self.budget, self.recipe, self.peak_lr = budget, recipe, peak_lr
+        self.batch_size, self.flops_per_image = batch_size, flops_per_image
+        self.total = budget.total_steps(steps_per_epoch, batch_size, flops_per_image)  # None: on the clock
+        self.counters = counters
+        self._first_of_segment = True
+
+    def charge(self, seconds: float) -> None:
+        """Count one finished step of `seconds` (the first of a segment is compile time too)."""
+        c = self.counters
+        if self._first_of_segment:
+            c.compile_seconds += seconds
+            self._first_of_segment = False
+        c.train_seconds += seconds
+        c.step += 1
+
+    @property
+    def progress(self) -> float:
+        """Share of the budget spent, 0..1+."""
+        return self.budget.progress(self.counters.step, self.counters.train_seconds, self.total)
+
+    @property
+    def spent(self) -> bool:
+        return self.progress >= 1.0
+
+    def lr(self) -> float:
+        return learning_rate(self.recipe, self.peak_lr, self.progress)
+
+    def eta(self) -> float:
+        """Training seconds left at the pace so far (nan before the first step)."""
+        used = min(self.progress, 1.0)
+        return self.counters.train_seconds * (1 - used) / used if used > 0 else math.nan
+
+    @property
+    def train_flops(self) -> float:
+        return self.counters.step * self.batch_size * self.flops_per_image
+

@@ -1,0 +1,62 @@
+"""The run record: the one self-describing summary.json of a run, built from the run's parts and
+valid against `results.SUMMARY_SCHEMA` (tests check every record the runner writes)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import keras
+
+import architectures
+from benchmarks import environment, results
+
+
+def time_to_target(history: list[dict[str, Any]], targets) -> dict[str, float | None]:
+    """Training seconds until val top-1 first reached each target (None: not reached)."""
+    return {f"{t:.2f}": next((r["train_seconds"] for r in history if r["val_top1"] >= t), None) for t in targets}
+
+
+def build(run, status: str, final: dict[str, Any] | None = None, error: str | None = None) -> dict[str, Any]:
+    """The record of `run` (a runner.Run) as it stands: `final` adds the end-of-run metrics."""
+    state, config, info, clock, model = run.state, run.config, run.splits.info, run.clock, run.model
+    history = state.history
+    speeds = [r["images_per_second"] for r in history[1:] if r["images_per_second"]] or \
+             [r["images_per_second"] for r in history if r["images_per_second"]]
+    devices = [s["device"] for s in state.segments]
+    record = {
+        "schema_version": results.SCHEMA_VERSION, "status": status, "error": error,
+        "diverged_at": state.diverged_at, "variant": config.variant(), "config_hash": config.fingerprint(),
+        "arch": config.arch, "family": architectures.spec(config.model_name).family, "seed": config.seed,
+        "dataset": info.name, "synthetic": info.synthetic, "data_source": info.source,
+        "recipe": config.recipe.name, "budget": str(config.budget), "budget_kind": config.budget.kind,
+        "budget_used": min(clock.progress, 1.0) if clock else 0.0,
+        "epochs": state.epoch + (1 if state.step_in_epoch else 0),
+        "epochs_completed": state.epoch, "steps": state.step,
+        "train_seconds": state.train_seconds, "compile_seconds": state.compile_seconds,
+        "eval_seconds": state.eval_seconds, "checkpoint_seconds": state.checkpoint_seconds,
+        "train_flops": clock.train_flops if clock else None,
+        "train_flops_per_image": clock.flops_per_image if clock else None,
+        "images_per_second": statistics.median(speeds) if speeds else None,
+        "best_val_top1": state.best_val_top1, "best_epoch": state.best_epoch,
+        "final_val_top1": history[-1]["val_top1"] if history else None,
+        "test_top1": None, "test_top5": None, "test_top1_final": None, "test_top5_final": None,
+        "train_eval_top1": None, "gap": None,
+        "time_to_target": time_to_target(history, info.targets),
+        "params": architectures.trainable_params(model) if model is not None else None,
+        "mmacs": architectures.macs(model) / 1e6 if model is not None else None,
+        "backend": keras.backend.backend(),
+        "resume_count": max(len(state.segments) - 1, 0), "segments": state.segments,
+        "devices": sorted(set(devices)), "mixed_devices": len(set(devices)) > 1,
+        "precision": config.precision, "jit": config.jit, "strategy": config.strategy,
+        "batch_size": config.data.batch_size, "learning_rate": config.learning_rate,
+        "selected_on": run.selection_split, "test_used_for_selection": info.test_used_for_selection,
+        "data": {**{k: v for k, v in info.to_dict().items() if k != "class_names"},
+                 "feed": "host" if run.host_feed else "device"},
+        "config": config.to_dict(), "versions": environment.versions(),
+        "tuning": dict(config.tuning) or None,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    record.update(final or {})
+    return record
