@@ -23,6 +23,17 @@ from benchmarks.datasets import DATASETS
 # Published archives and the folder each unpacks to, from the dataset specs.
 ARCHIVES = {name: {f: sha for f, (sha, _) in d.archives.items()} for name, d in DATASETS.items() if d.archives}
 FOLDERS = {f: folder for d in DATASETS.values() for f, (_, folder) in d.archives.items()}
+_RECORD_PIXELS = 32 * 32 * 3
+# Bounds a CIFAR file can never exceed, checked before anything is allocated: a split holds at most
+# 60,000 images (CIFAR-10 and -100 alike), so no array in a pickle is larger than 60,000 rows of
+# 3,072 bytes and no file larger than those rows with their label bytes, plus the pickle's lists.
+_MAX_IMAGES = 60_000
+_MAX_ARRAY_BYTES = _MAX_IMAGES * _RECORD_PIXELS
+_MAX_FILE_BYTES = _MAX_IMAGES * (_RECORD_PIXELS + 2) + (16 << 20)
+# Every file name one of the four formats uses; other files (readme.html) are listed, never read.
+_FILES = frozenset({"meta", "train", "test", "batches.meta", "test_batch", "train.bin", "test.bin",
+                    "fine_label_names.txt", "coarse_label_names.txt", "batches.meta.txt", "test_batch.bin",
+                    *(f"data_batch_{i}" for i in range(1, 6)), *(f"data_batch_{i}.bin" for i in range(1, 6))})
 
 
 class CorruptArchiveError(ConfigError):

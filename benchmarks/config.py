@@ -7,7 +7,6 @@ import hashlib
 import json
 import math
 import os
-import re
 from typing import Any
 
 from benchmarks import datasets

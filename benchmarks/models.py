@@ -10,7 +10,6 @@ import architectures
 from benchmarks import backends, compat, feed
 from benchmarks.config import Recipe
 
-
 OPTIMIZERS = {  # the recipes' optimizers; config.Recipe refuses any other name
     "sgd": lambda recipe, lr: keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov),
     "adam": lambda recipe, lr: keras.optimizers.Adam(lr),

@@ -13,8 +13,8 @@ from benchmarks import backends, results
 from benchmarks.config import ConfigError, RunConfig
 from benchmarks.data import check_available, load_splits, train_size
 from benchmarks.runner import Diverged, Interrupted, Run
-from benchmarks.units import format_duration
 from benchmarks.storage import Claim, NoClaim, read_json, write_json
+from benchmarks.units import format_duration
 
 
 def shard(configs: list[RunConfig], index: int, count: int) -> list[RunConfig]:
