@@ -31,7 +31,8 @@ def _run(sub):
     p.add_argument("--all", action="store_true", help="the preset's whole suite")
     p.add_argument("--preset", default="quick", help=f"one of {', '.join(PRESETS)} (default quick)")
     p.add_argument("--recipe", help=f"one of {', '.join(RECIPES)} (default: the preset's)")
-    p.add_argument("--budget", help="50epochs, 20000steps, 5e6images, 90s, 30m, 2h (default: the preset's)")
+    p.add_argument("--budget", help="50epochs, 20000steps, 5e6images, 5pflop, 90s, 30m, 2h, or a sweep: "
+                                    "5m,15m,1h (default: the preset's)")
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, help="run seeds 0..N-1")
     seeds.add_argument("--seed", type=int, help="run this one seed (default 0)")

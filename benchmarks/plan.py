@@ -26,7 +26,8 @@ def check_arch(name: str) -> str:
 def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int], budget: str | None,
          recipe: str | None, data_flags: dict[str, Any], run_flags: dict[str, Any],
          results_dir: str = "results", tuned_file: str | None = None) -> tuple[list[RunConfig], str]:
-    """(configs, note): the (arch x seed) matrix in a fixed order, plus the preset's note."""
+    """(configs, note): the (budget x arch x seed) matrix in a fixed order, plus the preset's note.
+    `budget` may be a sweep, '5m,15m,1h': every run once per budget, each with its own schedule."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
     chosen = PRESETS[preset]
@@ -37,24 +38,33 @@ def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int],
     if any(s < 0 for s in seeds):
         raise ConfigError(f"seeds must be >= 0, got {list(seeds)}")
     the_recipe = RECIPES[recipe or chosen.recipe]
-    the_budget = Budget.parse(budget or chosen.budget)
+    budgets = parse_budgets(budget or chosen.budget)
     given = {k: v for k, v in data_flags.items() if v is not None}
     unknown = set(given) - set(DATA_FLAGS)
     if unknown:
         raise ConfigError(f"unknown data option(s): {', '.join(sorted(unknown))}")
     names = list(chosen.suite) if all_ else [check_arch(a) for a in archs]
     configs = []
-    for arch in names:
-        for seed in seeds:
-            fields = {"batch_size": the_recipe.batch_size, "augment": the_recipe.augment, **given, "seed": seed}
-            data = _data(chosen.data, fields)
-            configs.append(RunConfig(arch=arch, data=data, recipe=the_recipe, budget=the_budget, **run_flags))
+    for the_budget in budgets:
+        for arch in names:
+            for seed in seeds:
+                fields = {"batch_size": the_recipe.batch_size, "augment": the_recipe.augment, **given, "seed": seed}
+                data = _data(chosen.data, fields)
+                configs.append(RunConfig(arch=arch, data=data, recipe=the_recipe, budget=the_budget, **run_flags))
     if all_ and chosen.post_baseline and the_recipe.name != "post" and "original" in names:
         configs += [post_baseline(c) for c in configs if c.arch == "original"]
     configs = [tuned(c, results_dir, tuned_file) if c.arch.endswith("-tuned") else c for c in configs]
     for config in configs:
         check_hparams(config.model_name, config.hparams)
     return configs, (chosen.note if all_ else "")
+
+
+def parse_budgets(text: str) -> list[Budget]:
+    """One budget or a comma-separated sweep of distinct budgets ('30s,90s', '1e15flops,5pflop')."""
+    budgets = [Budget.parse(part) for part in str(text).split(",")]
+    if len(set(budgets)) != len(budgets):
+        raise ConfigError(f"--budget {text!r} names the same budget twice")
+    return budgets
 
 
 def check_hparams(arch: str, hparams) -> None:

@@ -42,6 +42,21 @@ CHUNK = 256  # images composited at once: the working set stays in a core's cach
 NOISE_BANK = 1 << 16  # bytes of sensor noise, read at a random offset per image
 TILES = 2048  # background fields of each kind (smooth, clutter) to draw from
 _GRID = np.arange(SIZE, dtype=np.float32)
+
+# Every nuisance at difficulty 0, 1 and 2 (piecewise linear between): the one place to tune.
+NUISANCES = {
+    "shift": (1.0, 4.0, 8.0),  # pixels: the object's centre is uniform within +-shift of the middle
+    "zoom": (0.05, 0.2, 0.35),  # the object's scale is SCALE * exp(+-zoom), uniform in the log
+    "rotate": (0.0, 20.0, 45.0),  # degrees, uniform within +-rotate
+    "skew": (0.0, 0.08, 0.15),  # spread (normal) of log aspect and of shear
+    "wobble": (0.03, 0.07, 0.12),  # spread of each shape variant's deformation (bank)
+    "object_tie": (0.9, 0.6, 0.25),  # share of the object's colours that is the class's
+    "scene_tie": (0.6, 0.35, 0.1),  # share of the background colour that is the class's
+    "clutter": (0.0, 40.0, 90.0),  # grey levels: most contrast of another class's texture behind
+    "occlude": (0.0, 0.3, 0.6),  # share of the images with a flat occluder
+    "noise": (4.0, 10.0, 20.0),  # grey levels: uniform luminance noise within +-noise
+}
+SCALE = 11.0  # image pixels per object unit at zoom 0 (an object is about 20 pixels across)
 _F32 = np.float32
 
 
@@ -63,10 +78,15 @@ def make(classes: int, n_train: int, n_test: int, seed: int = 0, *, difficulty: 
     lo, hi = DIFFICULTY_RANGE
     if not lo <= float(difficulty) <= hi:
         raise ValueError(f"difficulty must be in [{lo}, {hi}], got {difficulty!r}")
-    bank = _Bank.draw(np.random.default_rng([seed, 17, 0]), classes, float(difficulty))
+    bank = _Bank.draw(np.random.default_rng([seed, 17, 0]), classes, _nuisances(float(difficulty)))
     x_train, y_train = _split(bank, n_train, seed, split=1)
     x_test, y_test = _split(bank, n_test, seed, split=2)
     return x_train, y_train, x_test, y_test
+
+
+def _nuisances(difficulty: float) -> dict[str, float]:
+    """NUISANCES at `difficulty`, interpolated linearly between the tabled points."""
+    return {name: float(np.interp(difficulty, (0.0, 1.0, 2.0), values)) for name, values in NUISANCES.items()}
 
 
 def _split(bank: "_Bank", n: int, seed: int, split: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,15 +120,15 @@ class _Bank:
     clutter: np.ndarray  # (tiles, SIZE * SIZE) uint8: class textures under random poses
     smooth: np.ndarray  # (TILES, SIZE * SIZE) uint8: smooth random fields (bilinear from 4x4)
     noise: np.ndarray  # (NOISE_BANK,) uint8, uniform
-    colours: np.ndarray  # (classes, 2, 3) in [0, 255]: each class's preferred colours
+    colours: np.ndarray  # (classes, 3, 3) in [0, 255]: each class's object pair and scene colour
     classes: int
-    difficulty: float
+    nuisance: dict[str, float]  # NUISANCES at this difficulty
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, classes: int, difficulty: float) -> "_Bank":
-        shapes = _quantise(_shapes(rng, classes, difficulty)).reshape(-1)
+    def draw(cls, rng: np.random.Generator, classes: int, nuisance: dict[str, float]) -> "_Bank":
+        shapes = _quantise(_shapes(rng, classes, nuisance["wobble"])).reshape(-1)
         textures = _quantise(np.tile(_textures(rng, classes), (1, 2, 2))).reshape(-1)
-        colours = rng.uniform(0, 255, size=(classes, 2, 3))
+        colours = rng.uniform(0, 255, size=(classes, 3, 3))
         noise = np.frombuffer(rng.bytes(NOISE_BANK), np.uint8)
         up = _bilinear(4)
         smooth = _quantise((up @ rng.uniform(0, 1, size=(TILES, 4, 4)) @ up.T).reshape(TILES, -1))
@@ -117,7 +137,7 @@ class _Bank:
         poses = _affine(rng, rng.uniform(0, SIZE, size=(TILES, 2)), rng.uniform(6, 14, size=TILES),
                         rng.uniform(-np.pi, np.pi, size=TILES), np.ones(TILES), np.zeros(TILES))
         clutter = _texture_at(textures, owners, rng, _coords(poses))
-        return cls(shapes, textures, clutter, smooth, noise, colours, classes, difficulty)
+        return cls(shapes, textures, clutter, smooth, noise, colours, classes, nuisance)
 
 
 def _bilinear(coarse: int) -> np.ndarray:
@@ -140,7 +160,7 @@ def _template_grid() -> tuple[np.ndarray, np.ndarray]:
     return t[None, :], t[:, None]
 
 
-def _shapes(rng: np.random.Generator, classes: int, difficulty: float) -> np.ndarray:
+def _shapes(rng: np.random.Generator, classes: int, wobble: float) -> np.ndarray:
     """(classes, VARIANTS, T, T) soft masks in [0, 1]: a blob whose radius at angle phi is
     r (1 + sum_k a_k cos k phi + b_k sin k phi), k = 2..5 (elongation, triangles, squares, stars),
     joined by an ellipse at a class-specific place; variants deform both a little."""
@@ -152,7 +172,6 @@ def _shapes(rng: np.random.Generator, classes: int, difficulty: float) -> np.nda
         cos_k, sin_k = cos_k * cos1 - sin_k * sin1, sin_k * cos1 + cos_k * sin1
         basis += [cos_k, sin_k]
     basis = np.stack(basis).reshape(len(basis), -1)  # (8, T*T)
-    wobble = 0.04 + 0.06 * difficulty
     spread = np.repeat(0.28 / np.sqrt(np.arange(2, 6, dtype=_F32)), 2)  # smaller for higher harmonics
     coef = rng.normal(size=(classes, 1, 8)) * spread + wobble * rng.normal(size=(classes, VARIANTS, 8))
     radius = rng.uniform(0.75, 1.0, size=(classes, 1)) * np.exp(wobble * rng.normal(size=(classes, VARIANTS)))
@@ -267,13 +286,13 @@ def _render(bank: "_Bank", labels: np.ndarray, rng: np.random.Generator) -> np.n
     products of two such: background alpha (1 - mask), background alpha times a smooth field,
     background alpha times clutter, the object's mask, mask times texture, noise. So an image
     is one batched matmul whatever the number of colours, then an occluder is pasted on top."""
-    n, d = len(labels), bank.difficulty
+    n, nu = len(labels), bank.nuisance
     pixels = SIZE * SIZE
 
-    centre = SIZE / 2 - 0.5 + rng.uniform(-1, 1, size=(n, 2)) * (3 + 3 * d)
-    scale = 9.0 * np.exp(rng.uniform(-1, 1, size=n) * 0.3 * d)  # image pixels per object unit
-    rotation = rng.uniform(-1, 1, size=n) * np.pi / 6 * d
-    aspect, shear = np.exp(rng.normal(0, 0.12 * d, size=n)), rng.normal(0, 0.12 * d, size=n)
+    centre = SIZE / 2 - 0.5 + rng.uniform(-1, 1, size=(n, 2)) * nu["shift"]
+    scale = SCALE * np.exp(rng.uniform(-1, 1, size=n) * nu["zoom"])  # image pixels per object unit
+    rotation = np.radians(rng.uniform(-1, 1, size=n) * nu["rotate"])
+    aspect, shear = np.exp(rng.normal(0, nu["skew"], size=n)), rng.normal(0, nu["skew"], size=n)
     coords = _coords(_affine(rng, centre, scale, rotation, aspect, shear))
     mask, texture = _object_planes(bank, labels, rng, coords)
 
@@ -289,15 +308,15 @@ def _render(bank: "_Bank", labels: np.ndarray, rng: np.random.Generator) -> np.n
 
     # Colours. The object's pair mixes the class's with random ones (less of the class's with
     # difficulty); the background is a random colour, a smooth colour field and clutter.
-    tie = max(0.0, 0.7 - 0.35 * d)
-    pair = tie * bank.colours[labels] + (1 - tie) * rng.uniform(0, 255, size=(n, 2, 3))
+    own = bank.colours[labels]
+    pair = nu["object_tie"] * own[:, :2] + (1 - nu["object_tie"]) * rng.uniform(0, 255, size=(n, 2, 3))
     contrast = rng.uniform(0.35, 1.0, size=(n, 1))
     low = pair[:, 0] + (1 - contrast) / 2 * (pair[:, 1] - pair[:, 0])
     span = contrast * (pair[:, 1] - pair[:, 0])
-    base = rng.uniform(0, 255, size=(n, 3))
+    base = nu["scene_tie"] * own[:, 2] + (1 - nu["scene_tie"]) * rng.uniform(0, 255, size=(n, 3))
     smooth_amp = rng.uniform(0, 70, size=(n, 3))
-    clutter_amp = rng.uniform(0, 1, size=(n, 3)) * 90 * min(d, 1.5)
-    noise_amp = 6 + 10 * d
+    clutter_amp = rng.uniform(0, 1, size=(n, 3)) * nu["clutter"]
+    noise_amp = nu["noise"]
     weights = np.empty((n, 6, 3))
     weights[:, 0] = base - smooth_amp - clutter_amp / 2  # the fields below are centred on 0
     weights[:, 1] = smooth_amp / 127.5
@@ -311,5 +330,5 @@ def _render(bank: "_Bank", labels: np.ndarray, rng: np.random.Generator) -> np.n
     np.clip(image, 0, 255, out=image)
     out = image.reshape(n, 3, SIZE, SIZE).transpose(0, 2, 3, 1).astype(np.uint8)
     shade = rng.integers(0, 256, size=(n, 1, 1, 3), dtype=np.uint8)
-    np.copyto(out, shade, where=_occluders(rng, n, min(0.45 * d, 0.9)))
+    np.copyto(out, shade, where=_occluders(rng, n, nu["occlude"]))
     return out

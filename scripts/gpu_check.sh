@@ -11,7 +11,8 @@
 #   3. the first run is killed once (SIGKILL) after its first checkpoint and resumed by the same command;
 #   4. `report`, and gpu_check.json with the figures (scripts/gpu_figures.py).
 # The same script runs on the CPU with a tiny budget (tests/test_backends.py does):
-#   BUDGET=6steps PRESET=smoke SPEED="resnet20 --steps 2 --warmup 1 --repeats 1" bash scripts/gpu_check.sh OUT
+#   BUDGET=40steps PRESET=smoke SPEED="resnet20 --steps 2 --warmup 1 --repeats 1" ARCHS="resnet20 original" \
+#   CHECKPOINT_EVERY=0.002 bash scripts/gpu_check.sh OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${1:-${OUT:-gpu-check}}"
@@ -19,6 +20,7 @@ BUDGET="${BUDGET:-60s}"
 PRESET="${PRESET:-synthetic-cifar}"
 SPEED="${SPEED:---all}"
 ARCHS="${ARCHS:-resnet20 wrn-16-4 original}"
+CHECKPOINT_EVERY="${CHECKPOINT_EVERY:-0.1}"  # minutes: the first run is killed after its first checkpoint
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
 if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
@@ -39,7 +41,7 @@ RESULTS="$OUT_DIR/results"
 run() {
   # shellcheck disable=SC2086
   python3 -m benchmarks run $ARCHS --preset "$PRESET" --budget "$BUDGET" --backend jax \
-    --results-dir "$RESULTS" --checkpoint-every 0.1 "$@"
+    --results-dir "$RESULTS" --checkpoint-every "$CHECKPOINT_EVERY" "$@"
 }
 run >> "$LOG" 2>&1 &
 pid=$!

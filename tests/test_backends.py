@@ -205,3 +205,23 @@ def test_two_jax_processes_train_one_run_like_one_process(tmp_path, cli_env):
     assert float(ha["val_loss"]) == pytest.approx(float(hb["val_loss"]), rel=2e-3)
     assert len(json.loads((two_summary.parent / "environment.json").read_text())) == 1  # the chief's segment only
     assert list((two_summary.parent / "checkpoints").glob("ckpt-*.npz")) and not (two_summary.parent / "claim.json").exists()
+
+
+@pytest.mark.jax
+@pytest.mark.slow
+def test_the_gpu_check_script_runs_end_to_end_on_the_cpu(tmp_path, cli_env):
+    """scripts/gpu_check.sh with a tiny budget on JAX's CPU backend: speed, runs, one SIGKILL and
+    its resume, report and gpu_check.json, all in one folder, so it works the first time on a GPU."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**cli_env, "JAX_PLATFORMS": "cpu", "BUDGET": "40steps", "PRESET": "smoke", "ARCHS": "resnet20 original",
+           "SPEED": "resnet20 --steps 2 --warmup 1 --repeats 1 --batch-size 32", "CHECKPOINT_EVERY": "0.002"}
+    proc = subprocess.run(["bash", str(root / "scripts" / "gpu_check.sh"), str(tmp_path / "out")], cwd=root,
+                          capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    figures = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+    assert figures["backend"] == "jax" and [r["arch"] for r in figures["speed"]] == ["resnet20"]
+    assert {r["arch"]: r["status"] for r in figures["runs"]} == {"resnet20": "complete", "original": "complete"}
+    assert figures["resumed"] == ["resnet20"]  # killed once after its first checkpoint, then resumed
+    assert (tmp_path / "out" / "report.md").read_text().startswith("# archbench report")

@@ -15,11 +15,11 @@ LAYERS = [  # lowest first
     {"runner"},
     {"suite", "speed", "listing"},
     {"tune"},
-    {"plan", "report", "compare"},
+    {"plan", "report", "compare", "answer"},
     {"cli"},
     {"__main__"},
 ]
-READERS = {"report", "compare", "report_figures", "results", "metrics"}
+READERS = {"report", "compare", "answer", "report_figures", "results", "metrics"}
 TRAINING_SIDE = {"feed", "data", "models", "checkpoint", "clock", "record", "runner", "suite", "speed", "tune",
                  "backends"}
 

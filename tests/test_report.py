@@ -162,6 +162,16 @@ def test_load_types_every_metric_column_from_the_metric_table(tmp_path):
     assert str(runs["seed"].dtype) == "Int64" and runs["time_to_52"].tolist() == [60.0] * 4  # a nested field
 
 
+def test_the_schemas_metric_fields_are_the_metric_tables():
+    """Breaks when a metric field is declared again by hand in results.SUMMARY_SCHEMA (other types or
+    meaning than its entry), or a nested metric's container field leaves the schema."""
+    for m in metrics.METRICS.values():
+        if m.path:
+            assert results.SUMMARY_SCHEMA[m.path[0]][0] == (dict,), m.name
+        else:
+            assert results.SUMMARY_SCHEMA[m.name] == (m.types, m.meaning), m.name
+
+
 def test_bold_marks_the_best_value_in_each_metrics_direction(tmp_path):
     """Breaks when a bold mark ignores a metric's direction (a smaller gap and a shorter time are
     better) or lands on a descriptive metric (parameters, train-eval top-1, FLOPs)."""
