@@ -1,92 +1,162 @@
 """The answer to the question archbench asks: for each budget, which architecture to train.
 
-For every comparison group (dataset, precision, backend, device) and budget, the rows (arch,
-recipe, variant) are ranked by mean test top-1 over complete seeds; the winner's margin over the
-runner-up comes with the same 95% Welch interval `compare` computes, and "no clear winner" is
-said when that interval includes zero (or when fewer than two seeds make an interval impossible).
+For every setting (dataset, precision, backend, device) and budget, the rows (arch, recipe,
+variant) are ranked by mean test top-1 over complete seeds; the winner's margin over the runner-up
+comes with the same 95% Welch interval `compare` computes, and "no clear winner" is said when that
+interval includes zero, or when a side has fewer than two complete seeds (no interval exists).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from benchmarks.budget import Budget
-from benchmarks.compare import welch_interval
-from benchmarks.results import GROUP, row_label, rows
+from benchmarks import metrics
+from benchmarks.report_figures import budget_key, common_variant, short_label
+from benchmarks.results import GROUP, rows
 
 SETTING = [k for k in GROUP if k != "budget"]  # what must be equal for budgets to be compared
+COLUMNS = ["budget", "train", "test top-1", "seeds", "runner-up", "margin", "low", "high", "clear"]
 
 
-def budget_key(text: str) -> tuple[str, float]:
-    """Sort budgets by kind, then amount ('30s' < '90s' < '15m'); unparseable ones last."""
-    try:
-        budget = Budget.parse(text)
-        return budget.kind, budget.amount
-    except ValueError:
-        return "~", 0.0
+# ------------------------------------------------------------------------ the report's opening
+def section(runs: pd.DataFrame) -> str:
+    """'## What to train': per setting, one sentence, then the winner at each budget with its interval."""
+    found = settings(runs)
+    if not found:
+        return ""
+    lines = ["## What to train\n"]
+    for setting, group in found:
+        table = what_to_train(group)
+        if len(found) > 1:
+            lines.append(f"### {setting_title(setting)}\n")
+        lines.append(sentence(table) + "\n")
+        if not table.empty:
+            lines.append(markdown(table) + "\n")
+        common = common_variant(group["variant"].dropna())
+        if common:
+            lines.append(f"Every row ran with `{common}` (not the canonical settings).\n")
+        if group["synthetic"].map(lambda v: v is True).any():
+            lines.append("> **SYNTHETIC DATA**: the embedded synthetic dataset; this shows how the report reads, "
+                         "not which architecture wins on CIFAR.\n")
+    lines.append("At each budget, the row with the best mean test top-1 over complete seeds, its lead over the "
+                 "runner-up and the 95% Welch interval of that lead over seeds (as `compare` computes it): a "
+                 "winner is named only when the interval excludes zero.\n")
+    return "\n".join(lines)
 
 
-def settings(runs: pd.DataFrame):
-    """(setting as a dict, its runs) for each (dataset, precision, backend, device)."""
+def setting_title(setting: dict) -> str:
+    """'synthetic, float32, tensorflow, CPU'."""
+    return ", ".join(str(setting[k]) for k in SETTING)
+
+
+# ------------------------------------------------------------------------------- the numbers
+def settings(runs: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
+    """(setting as a dict, its runs) for each (dataset, precision, backend, device), sorted."""
     known = runs.dropna(subset=GROUP)
     return [(dict(zip(SETTING, key)), group) for key, group in known.groupby(SETTING, sort=True)]
 
 
 def what_to_train(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per budget of one setting: winner, its mean test top-1, runner-up, margin and interval."""
-    out = []
+    """One row per budget of one setting, budgets in order (kind, then amount): the winner, its mean
+    test top-1 and complete seeds, the runner-up, the margin (winner - runner-up) and its 95% Welch
+    interval (NaN when a side has fewer than two seeds), and whether the interval excludes zero."""
+    from benchmarks.compare import welch_interval  # compare imports report, which imports this module
+
+    out, common = [], common_variant(runs["variant"].dropna())
     for budget in sorted(runs["budget"].dropna().unique(), key=budget_key):
-        candidates = []
-        for key, group in rows(runs[runs["budget"] == budget]):
-            scores = group.loc[group["status"] == "complete", "test_top1"].dropna().astype(float)
-            if len(scores):
-                candidates.append((scores.mean(), row_label(key["arch"], key["recipe"], key["variant"]), scores))
-        if not candidates:
+        ranked = sorted(_candidates(runs[runs["budget"] == budget], common), key=lambda c: c[0], reverse=True)
+        if not ranked:
             continue
-        candidates.sort(key=lambda c: c[0], reverse=True)
-        (best, name, scores), rest = candidates[0], candidates[1:]
-        row = {"budget": budget, "train": name, "test top-1": best, "seeds": len(scores), "runner-up": None,
-               "margin": None, "low": None, "high": None, "clear": False}
+        (best, name, scores), rest = ranked[0], ranked[1:]
+        row = dict(budget=budget, train=name, seeds=len(scores), clear=False, margin=float("nan"),
+                   low=float("nan"), high=float("nan"), **{"test top-1": best, "runner-up": None})
         if rest:
             second, second_name, second_scores = rest[0]
-            interval = welch_interval(second_scores, scores)
             row.update({"runner-up": second_name, "margin": best - second})
+            interval = welch_interval(second_scores, scores)
             if interval is not None:
                 row.update(low=interval[1], high=interval[2], clear=bool(interval[1] > 0))
         out.append(row)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=COLUMNS)
 
 
-def verdict(row) -> str:
-    """'resnet20, +12.3 pts over original [95% CI +8.1, +16.5]' or 'no clear winner (...)'."""
-    if row["runner-up"] is None:
-        return f"{row['train']} (the only architecture with complete runs)"
-    margin = f"{100 * row['margin']:+.1f} pts over {row['runner-up']}"
-    if pd.isna(row["low"]):
-        return f"no clear winner: {row['train']} leads by {margin}, but with fewer than two seeds each there is no interval"
-    interval = f"95% CI [{100 * row['low']:+.1f}, {100 * row['high']:+.1f}]"
-    if row["clear"]:
-        return f"**{row['train']}**, {margin} ({interval})"
-    return f"no clear winner: {row['train']} leads by {margin}, but the {interval} includes zero"
+def _candidates(runs: pd.DataFrame, common: str):
+    """(mean test top-1, row label, its complete seeds' values) for each row with a complete seed."""
+    for key, group in rows(runs):
+        scores = group.loc[group["status"] == "complete", "test_top1"].dropna().astype(float)
+        if len(scores):
+            yield scores.mean(), short_label(key["arch"], key["recipe"], key["variant"], common), scores
 
 
 def markdown(table: pd.DataFrame) -> str:
-    """The 'what to train' table: one line per budget."""
-    lines = ["| budget | what to train | test top-1 | seeds |", "|---|---|---|---|"]
-    for _, row in table.iterrows():
-        lines.append(f"| {row['budget']} | {verdict(row)} | {100 * row['test top-1']:.1f}% | {row['seeds']} |")
+    """The 'what to train' table: one line per budget, narrow enough for a GitHub page."""
+    lines = ["| budget | what to train | test top-1 | runner-up | margin | 95% interval |",
+             "|:---|:---|---:|:---|---:|---:|"]
+    for _, r in table.iterrows():
+        lines.append(f"| {r['budget']} | {_choice(r)} | {100 * r['test top-1']:.1f}% (n={r['seeds']}) "
+                     f"| {r['runner-up'] or '-'} | {_points(r['margin'])} | {_interval(r)} |")
     return "\n".join(lines)
+
+
+def _choice(row) -> str:
+    if row["clear"]:
+        return f"**{row['train']}**"
+    if row["runner-up"] is None:
+        return f"{row['train']} (nothing to compare with)"
+    return f"no clear winner ({row['train']} ahead)"
+
+
+def _points(value) -> str:
+    return "-" if pd.isna(value) else f"{100 * value:+.1f} pts"
+
+
+def _interval(row) -> str:
+    if row["runner-up"] is None:
+        return "-"
+    if pd.isna(row["low"]):
+        return "none: < 2 seeds"
+    return f"[{100 * row['low']:+.1f}, {100 * row['high']:+.1f}]"
 
 
 def sentence(table: pd.DataFrame) -> str:
     """The one sentence above the table."""
-    clear = table[table["clear"]]
     if table.empty:
         return "No complete runs yet: nothing to recommend."
+    clear = table[table["clear"]]
+    unclear = table[~table["clear"]]
     if clear.empty:
-        return (f"At none of the {len(table)} budgets is one architecture ahead by more than seed noise: "
-                f"run more seeds (`--seeds 3` or more) before choosing.")
-    parts = [f"{r['train']} at {r['budget']}" for _, r in clear.iterrows()]
-    unclear = len(table) - len(clear)
-    return (f"Train {', '.join(parts)}" + (f"; at {unclear} other budget{'s' * (unclear > 1)} no architecture is "
-                                            f"ahead by more than seed noise." if unclear else "."))
+        if unclear["runner-up"].isna().all():
+            return "Only one row has complete runs at each budget: there is nothing to compare it with."
+        if (unclear["runner-up"].isna() | unclear["low"].isna()).all():
+            return ("No budget has a clear winner: with fewer than two complete seeds per architecture there is "
+                    "no interval (run `--seeds 3` or more).")
+        return (f"At none of the {len(table)} budget{'s' * (len(table) > 1)} is one architecture ahead by more "
+                f"than seed noise: run more seeds (`--seeds 3` or more) before choosing.")
+    winners = clear["train"].unique()
+    if len(winners) == 1 and unclear.empty:
+        every = "every budget here" if len(table) > 1 else "this budget"
+        return f"Train {winners[0]}: at {every} ({', '.join(table['budget'])}) it is ahead by more than seed noise."
+    said = "Train " + ", ".join(f"{r['train']} at {r['budget']}" for _, r in clear.iterrows())
+    if unclear.empty:
+        return said + ": each is ahead by more than seed noise."
+    others = ", ".join(unclear["budget"])
+    return f"{said}; at {others} no architecture is ahead by more than seed noise."
+
+
+def sweep_table(done: pd.DataFrame) -> pd.DataFrame:
+    """Complete runs as one row per report row and one column per budget (in order): test top-1
+    mean ± std (n) over seeds, the best of each budget in bold."""
+    top1 = metrics.METRICS["test_top1"]
+    budgets = sorted(done["budget"].unique(), key=budget_key)
+    cells: dict[str, dict[str, str]] = {}
+    common = common_variant(done["variant"])
+    for budget in budgets:
+        means = {short_label(**key, common=common): g["test_top1"].astype(float)
+                 for key, g in rows(done[done["budget"] == budget])}
+        best = max(values.mean() for values in means.values())
+        for label, values in means.items():
+            text = top1.cell(values.mean()) + (f" ± {top1.cell(values.std())}" if len(values) > 1 else "")
+            text += f" (n={len(values)})"
+            cells.setdefault(label, {})[budget] = f"**{text}**" if values.mean() == best else text
+    table = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=budgets).fillna("-")
+    return table.rename(columns=lambda b: f"{b} test top-1 %").rename_axis("architecture").reset_index()

@@ -176,6 +176,10 @@ def cmd_run(args) -> int:
         rows = suite.run_all(configs, results_dir, restart=args.restart, strategy=strategy, chief=chief,
                              verbose=verbose)
     except runner.Interrupted as stopped:
+        if stopped.at_once:  # a second Ctrl-C: leave now; tearing down with work in flight can crash (JAX)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + stopped.signum)
         return 128 + stopped.signum
     _print_table(rows)
     failed = [r for r in rows if r["status"] == "failed"]

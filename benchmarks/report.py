@@ -14,14 +14,28 @@ import numpy as np
 import pandas as pd
 
 import architectures
-from benchmarks import metrics
+from benchmarks import answer, metrics
+from benchmarks.datasets import DATASETS
 from benchmarks.errors import ConfigError
-from benchmarks.report_figures import frontier, gap_plot, learning_curves, params_plot, save_png
+from benchmarks.report_figures import (
+    Reference,
+    budget_sweep,
+    common_variant,
+    frontier,
+    gap_plot,
+    learning_curves,
+    params_plot,
+    save_png,
+    short_label,
+    sweep_kinds,
+)
 from benchmarks.results import GROUP, groups, load, row_label, rows
 from benchmarks.storage import atomic_write
 from benchmarks.units import format_duration
 
-POST = architectures.spec("original").published_dict
+REFERENCE_ARCH = "original"  # the blog post's model: a star in every figure, beside the post in the text
+POST = architectures.spec(REFERENCE_ARCH).published_dict
+PAGE = 110  # characters of a table row a GitHub page shows without scrolling (about 900 px)
 NOT_AVERAGED = ("diverged", "failed", "interrupted", "running", "unreadable")  # every status but complete
 
 
@@ -82,7 +96,8 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
     the metric has a spread, and the best value in bold where the metric has a direction."""
     best = {m.name: table[m.name].max() if m.higher_is_better else table[m.name].min()
             for m in metrics.shown() if m.higher_is_better is not None}
-    out = {"architecture": [row_label(a, r, v) + (f" [{t}]" if t else "")
+    common = common_variant(table["variant"])  # said once above the table (the smoke preset's data options)
+    out = {"architecture": [short_label(a, r, v, common) + (f" [{t}]" if t else "")
                             for a, r, v, t in zip(table["arch"], table["recipe"], table["variant"], table["tuned"])]}
     for m in metrics.shown():
         out[m.header] = [_cell(m, r, best.get(m.name)) for _, r in table.iterrows()]
@@ -106,6 +121,24 @@ def markdown_table(cells: pd.DataFrame, left=()) -> str:
     10 and print '10'); the `left` columns aligned left, the others (numbers) right."""
     align = ["left" if column in left else "right" for column in cells.columns]
     return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+def page_tables(cells: pd.DataFrame, left=(), width: int = PAGE) -> str:
+    """`markdown_table` cut into tables one below the other, each repeating the first column (the
+    row's name) and none wider than `width` characters as rendered (bold marks do not count)."""
+    def rendered(column) -> int:
+        texts = [str(column), *(str(v).replace("**", "") for v in cells[column])]
+        return max(map(len, texts)) + 4  # the cell's padding and border
+
+    first, rest = cells.columns[0], list(cells.columns[1:])
+    chunks, current = [], []
+    for column in rest:
+        if current and rendered(first) + sum(map(rendered, current + [column])) > width:
+            chunks.append(current)
+            current = []
+        current.append(column)
+    chunks.append(current)
+    return "\n\n".join(markdown_table(cells[[first, *chunk]], left) for chunk in chunks)
 
 
 # ------------------------------------------------------------------------------- warnings
@@ -182,24 +215,61 @@ def build(results_dir: Path, out_dir: Path, fmt: str = "md", today: str | None =
         raise NoResultsError(f"no results under {results_dir}: run `python -m benchmarks run --all --preset smoke` first")
     out_dir.mkdir(parents=True, exist_ok=True)
     today = today or datetime.date.today().isoformat()
-    sections = [f"# archbench report\n\nGenerated {today} from `{results_dir}`.\n"]
+    sections = [f"# archbench report\n\nGenerated {today} from `{results_dir}`.\n", answer.section(runs)]
     figures: dict[str, Path] = {}
     warnings = fairness_warnings(runs)
     if warnings:
         sections.append("## Fairness warnings\n\n" + "\n".join(f"- {w}" for w in warnings) + "\n")
+    sections.append(_sweep_section(runs, out_dir, figures))
     comparable = groups(runs)
     if not comparable:
         sections.append("No run could be read: see the warnings above.\n")
     for i, (key, group) in enumerate(comparable):
         sections.append(_group_section(key, group, history, out_dir, i, figures))
     sections.append(_tuning_section(results_dir, out_dir, figures, warn))
-    text = "\n".join(sections)
+    text = "\n".join(s for s in sections if s)
     path = out_dir / ("report.html" if fmt == "html" else "report.md")
     content = _html(text, figures) if fmt == "html" else text
     atomic_write(path, lambda f: f.write(content))  # a full disk never leaves half a report
     return path
 
 
+def reference(dataset: str) -> Reference | None:
+    """The blog post's published accuracy, drawn on the accuracy axes of a CIFAR-100-like dataset (100
+    fine classes: CIFAR-100 and the synthetic set that imitates it), else None."""
+    spec = DATASETS.get(dataset)
+    if spec is None or spec.label_sets.get("fine") != 100:
+        return None
+    return POST["val_top1"], f"blog post: {POST['val_top1']:.0%}"
+
+
+# ------------------------------------------------------------------------------ across budgets
+def _sweep_section(runs: pd.DataFrame, out_dir: Path, figures: dict) -> str:
+    """Across budgets: test top-1 against budget per row (a figure per setting that swept a budget
+    kind) and the same numbers as a table."""
+    lines = []
+    settings = answer.settings(runs)
+    for i, (setting, group) in enumerate(settings):
+        done = group[group["status"] == "complete"].dropna(subset=["test_top1"])
+        if not sweep_kinds(done):
+            continue
+        if len(settings) > 1:
+            lines.append(f"### {answer.setting_title(setting)}\n")
+        path = out_dir / f"sweep-{i:02d}.png"
+        save_png(budget_sweep(group, setting["dataset"], reference(setting["dataset"]), REFERENCE_ARCH), path)
+        figures[path.name] = path
+        lines.append(f"![test top-1 against budget]({path.name})\n")
+        lines.append(page_tables(answer.sweep_table(done), left=("architecture",)) + "\n")
+    if not lines:
+        return ""
+    return "\n".join(["## Across budgets\n", "Test top-1 against budget (log scale) for every row, in one colour "
+                      "per architecture everywhere in this report: the line is the mean over complete seeds, the "
+                      "band their range, the faint points each seed; the star is the blog post's model. Where "
+                      "two lines cross, the better choice changes with the budget. Budgets of different kinds "
+                      "(time, epochs, FLOPs) are in separate panels.\n", *lines])
+
+
+# ----------------------------------------------------------------------------- one budget
 def _group_section(key, runs, history, out_dir, index, figures) -> str:
     synthetic = bool(truthy(runs["synthetic"]).any())
     title = f"{key['dataset']}, budget {key['budget']}"
@@ -213,7 +283,10 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
                 f"precision {key['precision']}, Keras backend {key['backend']}, seeds per row {min(seeds)}-{max(seeds)}, "
                 f"versions: {_versions(runs)}.\n")
     table = main_table(runs)
-    head.append(markdown_table(format_table(table), left=("architecture", "completed")) + "\n")
+    common = common_variant(table["variant"])
+    if common:
+        head.append(f"Every row ran with `{common}` (not the canonical settings).\n")
+    head.append(page_tables(format_table(table), left=("architecture", "completed")) + "\n")
     head.append("One row per architecture, recipe and variant (what differs from the canonical run, in "
                 "brackets). Test top-1/top-5 use the best-on-validation weights (mean ± std over complete "
                 "seeds, n shown); diverged, failed, unfinished and unreadable seeds are never in a mean. "
@@ -223,10 +296,12 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
     if not h.empty:
         h = h[np.logical_and.reduce([h[c] == key[c] for c in GROUP]) & (h["status"] != "diverged")]
     done = table.dropna(subset=["test_top1"])
-    plots = [("curves", lambda: learning_curves(h, title), not h.empty),
-             ("frontier", lambda: frontier(done, title), not done.empty),
-             ("gap", lambda: gap_plot(done.dropna(subset=["gap"]), title), done["gap"].notna().any()),
-             ("params", lambda: params_plot(done, title), not done.empty)]
+    complete = runs[runs["status"] == "complete"]
+    marks = {"reference": reference(key["dataset"]), "highlight": REFERENCE_ARCH}
+    plots = [("curves", lambda: learning_curves(h, title, sizes=table, **marks), not h.empty),
+             ("frontier", lambda: frontier(done, title, **marks), not done.empty),
+             ("gap", lambda: gap_plot(done.dropna(subset=["gap"]), title, runs=complete), done["gap"].notna().any()),
+             ("params", lambda: params_plot(done, title, **marks), not done.empty)]
     for name, make, ok in plots:
         if ok:
             path = out_dir / f"{index:02d}-{name}.png"
@@ -287,7 +362,8 @@ def _post_section(table: pd.DataFrame) -> str:
                      f"{gap.text(r['gap'])}.")
     if len(best) and (original.empty or best.iloc[0]["arch"] != "original"):
         b = best.iloc[0]
-        lines.append(f"The best row under the same budget is `{row_label(b['arch'], b['recipe'], b['variant'])}` "
+        name = short_label(b["arch"], b["recipe"], b["variant"], common_variant(table["variant"]))
+        lines.append(f"The best row under the same budget is `{name}` "
                      f"at {top1.text(b['test_top1'])} test top-1.")
     return " ".join(lines[1:]).join([lines[0], "\n"])
 

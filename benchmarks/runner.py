@@ -179,7 +179,7 @@ class _StepControl(keras.callbacks.Callback):
         if moved and lr != self.set_lr:
             models.sync(self.model)
             self.model.optimizer.learning_rate = lr
-            self.set_lr = lr
+            self.set_lr = self.run.lr_set = lr
 
 
 # ------------------------------------------------------------------------------- the evaluator
@@ -236,6 +236,7 @@ class Run:
         self.checkpointer = checkpoint.Checkpointer(self.folder / "checkpoints", chief=chief, log=log)
         self.evaluator = Evaluator(self)
         self.model = self.clock = None
+        self.lr_set: float | None = None  # a time budget's lr as last given to the optimizer
         self.host_feed = not backends.fits_on_device(splits.pixels().nbytes)  # data stays in host memory
         self.feeder = feed.Feeder(splits, config.data.batch_size, backends.process_share(), host=self.host_feed)
         self._pending_metrics: dict[str, np.ndarray] | None = None  # a half epoch's metric sums

@@ -38,12 +38,10 @@ python3 -m benchmarks speed $SPEED --backend jax --precision auto --json "$OUT_D
 
 say "2/4 run $ARCHS, $BUDGET each ($PRESET data); the first is killed once and resumed"
 RESULTS="$OUT_DIR/results"
-run() {
-  # shellcheck disable=SC2086
-  python3 -m benchmarks run $ARCHS --preset "$PRESET" --budget "$BUDGET" --backend jax \
-    --results-dir "$RESULTS" --checkpoint-every "$CHECKPOINT_EVERY" "$@"
-}
-run >> "$LOG" 2>&1 &
+# shellcheck disable=SC2206
+RUN=(python3 -m benchmarks run $ARCHS --preset "$PRESET" --budget "$BUDGET" --backend jax
+     --results-dir "$RESULTS" --checkpoint-every "$CHECKPOINT_EVERY")
+"${RUN[@]}" >> "$LOG" 2>&1 &  # not through a function: $! must be Python's pid, not a subshell's
 pid=$!
 for _ in $(seq 1 1200); do  # wait for the first checkpoint, then kill -9
   if compgen -G "$RESULTS/*/*/*/seed-0/checkpoints/ckpt-*.npz" > /dev/null || ! kill -0 "$pid" 2>/dev/null; then break; fi
@@ -52,7 +50,7 @@ done
 if kill -9 "$pid" 2>/dev/null; then say "killed the run (SIGKILL) after its first checkpoint"; fi
 wait "$pid" || true
 say "3/4 resume: the same command"
-run 2>&1 | tee -a "$LOG"
+"${RUN[@]}" 2>&1 | tee -a "$LOG"
 
 say "4/4 report and figures"
 python3 -m benchmarks report --results-dir "$RESULTS" --out "$OUT_DIR" 2>&1 | tee -a "$LOG"

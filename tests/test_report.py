@@ -64,15 +64,31 @@ def test_report_writes_markdown_and_figures(smoke_results, tmp_path):
     assert all((again / p.name).read_bytes() == p.read_bytes() for p in pngs)
 
 
-def test_figures_have_the_expected_lines_and_points(smoke_results):
+def test_figures_aggregate_seeds_and_speak_in_human_units(smoke_results):
+    """Breaks when the curves draw seeds as unrelated lines instead of a mean, a band and each seed
+    faint, when a legend prints a raw parameter count, or the frontier loses a row."""
     runs, history = results.load(smoke_results)
-    fig = report.learning_curves(history, "t")
-    left, right = fig.axes[:2]
-    assert len([ln for ln in left.get_lines() if ln.get_linestyle() == "--"]) == 2
-    assert len([ln for ln in right.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) == 2]) == 2
     table = report.main_table(runs)
+    fig = report.learning_curves(history, "t", sizes=table, reference=(0.52, "blog post: 52%"), highlight="original")
+    for ax in fig.axes[:2]:
+        means = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+        assert [ln.get_label().split(" · ")[0] for ln in means] == ["original", "resnet20"]
+        assert all(len(ln.get_xdata()) == 2 and ln.get_linewidth() > 2 for ln in means)  # one point an epoch
+        resnet = history[history["arch"] == "resnet20"].groupby("epoch")["val_top1"].mean()
+        assert list(means[1].get_ydata()) == pytest.approx(list(100 * resnet))
+        assert len([ln for ln in ax.get_lines() if ln.get_alpha() == 0.3]) == 4  # each seed, faint
+        assert len([ln for ln in ax.get_lines() if ln.get_label() == "_train"]) == 2  # running train, dashed
+        assert len(ax.collections) == 2  # a band per row
+        assert any("blog post: 52%" == t.get_text() for t in ax.texts)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert re.fullmatch(r"resnet20 · 0\.2\dM params, \d\d MMACs", legend[1]), legend
+    assert fig.axes[0].get_xlabel() == "training time (seconds)"
     scatter = report.frontier(table, "t").axes[0]
-    assert len(scatter.collections[0].get_offsets()) == 2
+    points = [c for c in scatter.collections if not c.get_label().startswith("_") and len(c.get_offsets())]
+    assert [c.get_label().split(" · ")[0] for c in points] == ["original", "resnet20"]
+    gap = report.gap_plot(table, "t").axes[0]
+    assert gap.get_xlabel() == "train-eval minus val top-1, points: higher = more overfitting"
+    assert len({bar.get_facecolor() for bar in gap.patches}) == 2  # one colour per architecture, not one for all
 
 
 def test_html_is_self_contained(smoke_results, tmp_path):
@@ -217,3 +233,16 @@ def test_html_escapes_the_runs_text_and_renders_tables_and_bold(tmp_path):
     assert "**" not in html and "|---" not in html
     pngs = list((tmp_path / "r").glob("*.png"))
     assert len(pngs) == 4 and html.count('src="data:image/png;base64,') == 4 and ".png" not in html
+
+
+# ------------------------------------------------------------------------- on a GitHub page
+def test_no_table_is_wider_than_a_page_and_shared_options_are_said_once(smoke_results, tmp_path):
+    """Breaks when a report table grows wider than a GitHub page (about 110 characters as rendered),
+    or when every row's name repeats the options all rows share (the smoke preset's data options)."""
+    text = report.build(smoke_results, tmp_path, today="2026-01-01").read_text()
+    tables = [line for line in text.splitlines() if line.startswith("|") and not re.fullmatch(r"[-:| ]+", line)]
+    widths = [sum(len(cell.strip().replace("**", "")) + 4 for cell in line.strip("|").split("|")) for line in tables]
+    assert tables and max(widths) <= report.PAGE, max(zip(widths, tables))
+    shared = re.search(r"Every row ran with `([^`]+)`", text).group(1)
+    assert "synthetic_train=700" in shared and "| original " in text and "| resnet20 " in text
+    assert f"[{shared}" not in text  # not on the rows
