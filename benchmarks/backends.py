@@ -156,13 +156,36 @@ def process_share() -> tuple[int, int]:
     return jax.process_index(), jax.process_count()
 
 
-def to_numpy(value) -> np.ndarray:
+def to_numpy(variable) -> np.ndarray:
     """A variable's value on this host. Under JAX multi-host data parallelism the weights are
-    replicated over processes and no process can address them all: its own replica is the value."""
-    value = getattr(value, "value", value)
+    replicated over processes and no process can address them all: its own replica is the value.
+    torch's tensors are detached first; TensorFlow's (mirrored ones too) answer `numpy()`."""
+    import keras
+
+    value = getattr(variable, "value", variable)
     if getattr(value, "is_fully_addressable", True) is False:
-        value = value.addressable_data(0)
-    return np.asarray(value)
+        return np.asarray(value.addressable_data(0))
+    if current() == "torch":
+        return np.asarray(keras.ops.convert_to_numpy(value))
+    return np.asarray(variable.numpy() if hasattr(variable, "numpy") else value)
+
+
+def global_rng_state() -> np.ndarray | None:
+    """The backend's global random state where Keras draws from it: on torch, dropout draws from
+    torch's global generator rather than the layer's seed-generator variable, so a checkpoint
+    must hold it for a resumed run to see the same dropout masks. None elsewhere."""
+    if current() != "torch":
+        return None
+    import torch
+
+    return torch.get_rng_state().numpy().copy()
+
+
+def set_global_rng_state(state: np.ndarray | None) -> None:
+    if state is not None and current() == "torch":
+        import torch
+
+        torch.set_rng_state(torch.from_numpy(np.asarray(state, np.uint8)))
 
 
 def fits_on_device(nbytes: int) -> bool:

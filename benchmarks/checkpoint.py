@@ -69,6 +69,9 @@ def save(folder: Path, model, state: dict[str, Any], best_weights: list[np.ndarr
             arrays[f"{group}/{i}"] = backends.to_numpy(v)
     for i, w in enumerate(best_weights or []):
         arrays[f"best/{i}"] = w
+    rng = backends.global_rng_state()
+    if rng is not None:
+        arrays["rng/global"] = rng
     meta = {"state": state, "paths": paths, "has_best": best_weights is not None}
     arrays["meta"] = np.frombuffer(json.dumps(meta, default=str).encode(), dtype=np.uint8)
     # A numbered name per step: the previous file stays untouched until this one is renamed in.
@@ -114,6 +117,7 @@ def restore(model, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[
             raise CheckpointError("its best-on-val weights do not fit this model")
     for variable, value in assignments:
         variable.assign(value)
+    backends.set_global_rng_state(arrays.get("rng/global"))
     return best
 
 

