@@ -154,8 +154,8 @@ def load_latest(folder: Path, log=print, fits=None) -> tuple[dict[str, Any], dic
                 fits(meta, arrays)
             return meta, arrays
         except CheckpointError as error:
-            log(f"warning: {error if path.name in str(error) else f'{path.name}: {error}'}; "
-                f"falling back to the previous checkpoint")
+            log(f"warning: {error if path.name in str(error) else f'{path.name}: {error}'}; skipped "
+                f"(an older checkpoint is used if one fits, else the run starts over)")
     return None
 
 

@@ -93,6 +93,11 @@ def run(archs: list[str], results_dir, out_dir, metric: str = "test_top1",
     if missing:
         raise ConfigError(f"no results for {', '.join(missing)} under {results_dir}: run "
                           f"`python -m benchmarks run {' '.join(missing)} --seeds 3` first")
+    readable = runs[runs["status"] != "unreadable"]
+    only_unreadable = [a for a in archs if a not in set(readable["arch"].dropna())]
+    if only_unreadable:
+        raise ConfigError(f"every result of {', '.join(only_unreadable)} under {results_dir} is unreadable "
+                          f"(see the warnings above); re-run the same `run` command to rebuild them from checkpoints")
     runs = runs[runs["arch"].isin(archs)]
     body = []
     for key, group in groups(runs):

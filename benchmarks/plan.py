@@ -71,6 +71,8 @@ def check_hparams(arch: str, hparams) -> None:
     """Builder options are checked against the builder's signature before any run starts."""
     try:
         architectures.check_options(arch, dict(hparams))
+        if hparams:  # values too: the builder checks ranges (dropout in [0, 1), ...) when it builds
+            architectures.build(arch, num_classes=10, **dict(hparams))
     except ValueError as error:
         raise ConfigError(f"--hparams: {error}")
 
@@ -119,7 +121,7 @@ def load_hparams(path: str | None) -> tuple[tuple[str, Any], ...]:
     import json
 
     try:
-        if path.lstrip().startswith("{"):  # inline JSON: --hparams '{"dropout": 0.3}'
+        if path.lstrip()[:1] in ("{", "["):  # inline JSON: --hparams '{"dropout": 0.3}'
             values = json.loads(path)
         else:
             with open(path) as f:

@@ -318,6 +318,15 @@ def _summary_row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
     return row
 
 
+def history_readable(folder: Path) -> bool:
+    """Whether the run's history.csv reads as `load` reads it (a missing one counts as readable)."""
+    try:
+        _read_history(Path(folder) / "history.csv")
+        return True
+    except _Unreadable:
+        return False
+
+
 def _read_history(path: Path):
     """history.csv as a frame (None when the run has none yet)."""
     import pandas as pd

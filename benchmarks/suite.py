@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from benchmarks import backends, results
+from benchmarks import backends, checkpoint, results
 from benchmarks.config import ConfigError, RunConfig
 from benchmarks.data import check_available, load_splits, train_size
 from benchmarks.runner import Diverged, Interrupted, Run
@@ -133,6 +133,8 @@ def run_one(config: RunConfig, results_dir: Path, *, restart: bool = False, stra
     folder = results_dir / config.relative_dir()
     existing = results.read_summary(folder)
     if isinstance(existing, dict) and existing.get("status") in FINISHED and not restart:
+        if chief and not results.history_readable(folder):
+            _rebuild_history(folder, log)
         return _row(config, f"skipped ({existing['status']})", existing)
     claim = Claim(folder) if chief else NoClaim()  # the processes of one multi-worker run share its claim
     if not claim.acquire():
@@ -214,6 +216,17 @@ def _result_changing(record: dict) -> dict:
 
 
 _NOT_RESULT_CHANGING = ("jit", "strategy", "checkpoint_every_minutes", "train_eval_every", "deterministic", "tuning")
+
+
+def _rebuild_history(folder: Path, log) -> None:
+    """A finished run whose history.csv was damaged: every checkpoint holds the whole history,
+    so rewrite it from the newest one that reads (nothing is retrained)."""
+    loaded = checkpoint.load_latest(folder / "checkpoints", log=log)
+    if loaded is None or not isinstance(loaded[0].get("state", {}).get("history"), list):
+        log(f"warning: {folder / 'history.csv'} is unreadable and no checkpoint holds it: --restart retrains the run")
+        return
+    results.write_history(folder, loaded[0]["state"]["history"])
+    log(f"{folder / 'history.csv'} was unreadable: rewritten from checkpoint {loaded[0]['state'].get('sequence')}")
 
 
 def _set_aside(results_dir: Path, folder: Path) -> Path:

@@ -210,3 +210,22 @@ def test_a_second_ctrl_c_exits_130_in_one_line_and_marks_the_run_interrupted(tmp
     summary = json.loads(next(tmp_path.glob("**/summary.json")).read_text())
     assert summary["status"] == "interrupted"
     assert not list(tmp_path.glob("**/claim.json"))
+
+
+def test_a_damaged_history_of_a_finished_run_is_rewritten_from_its_checkpoint(tmp_path):
+    cfg = config(budget="2epochs")
+    train(cfg, tmp_path)
+    path = tmp_path / cfg.relative_dir() / "history.csv"
+    good = path.read_text()
+    path.write_bytes(os.urandom(300))
+    logs = []
+    assert suite.run_one(cfg, tmp_path, verbose=0, log=logs.append)["status"] == "skipped (complete)"
+    assert path.read_text() == good and any("rewritten from checkpoint" in line for line in logs)
+
+
+@pytest.mark.parametrize("hparams,message", [('{"dropout": 2}', "dropout must be in"), ("[1]", "JSON object")])
+def test_bad_hparam_values_are_refused_before_anything_is_written(tmp_path, cli_env, hparams, message):
+    proc = run_cli(["wrn-16-4", "--preset", "smoke", "--hparams", hparams], tmp_path / "r", cli_env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("*.json"))

@@ -333,3 +333,14 @@ def test_an_archive_that_fails_its_sha256_is_warned_in_report_and_compare(tmp_pa
     text, _ = compare.run(["original", "resnet20"], results_dir, tmp_path / "c", warn=lambda _: None)
     assert expected in text
     assert not any("sha256" in w for w in report.fairness_warnings(runs[runs["seed"] != 2]))
+
+
+def test_compare_says_when_a_side_is_only_unreadable_runs(tmp_path):
+    from benchmarks import compare
+    from benchmarks.errors import ConfigError
+
+    root = two_arch_folder(tmp_path / "results")
+    for path in root.glob("**/resnet20/seed-*/summary.json"):
+        path.write_text(path.read_text()[:40])
+    with pytest.raises(ConfigError, match="every result of resnet20 .* is unreadable"):
+        compare.run(["original", "resnet20"], root, tmp_path / "out", warn=lambda *_: None)
