@@ -254,14 +254,7 @@ def frontier(table: pd.DataFrame, title: str, reference: Reference | None = None
     plt, _ = _plt()
     fig, ax = plt.subplots(figsize=(9.5, 5), layout="constrained")
     area = _areas(table["params"])
-    common, handles = common_variant(table["variant"]), []
-    for key, r in _rows(table):
-        row = r.iloc[0]
-        marker, grow = _marker(key[0], highlight)
-        x, y = row["images_per_second"], 100 * row["test_top1"]
-        ax.errorbar(x, y, yerr=_std(row, "test_top1"), fmt="none", ecolor=row_color(*key[:2]), alpha=0.6, zorder=2)
-        handles.append(ax.scatter(x, y, s=area[r.index[0]] * grow**2, color=row_color(*key[:2]), marker=marker,
-                                  edgecolor="white", linewidth=0.8, label=_label(key, table, common), zorder=3))
+    handles = _accuracy_points(ax, table, "images_per_second", lambda index: area[index], highlight)
     ax.set_xscale("log")
     _count_axis(ax.xaxis)
     ax.set(xlabel="training throughput (images/s, log scale)", ylabel="test top-1 (%)",
@@ -270,6 +263,20 @@ def frontier(table: pd.DataFrame, title: str, reference: Reference | None = None
     _legend_right(fig, handles)
     _legend_right(fig, _size_legend(ax, table["params"]), title="marker area: parameters", where="lower")
     return fig
+
+
+def _accuracy_points(ax, table: pd.DataFrame, x_column: str, size, highlight: str | None) -> list:
+    """One point per row at (x_column, mean test top-1), whiskers one std over seeds, in the row's
+    colour; `size(index)` is the marker area. Returns the legend handles."""
+    common, handles = common_variant(table["variant"]), []
+    for key, r in _rows(table):
+        row = r.iloc[0]
+        marker, grow = _marker(key[0], highlight)
+        x, y = row[x_column], 100 * row["test_top1"]
+        ax.errorbar(x, y, yerr=_std(row, "test_top1"), fmt="none", ecolor=row_color(*key[:2]), alpha=0.6, zorder=2)
+        handles.append(ax.scatter(x, y, s=size(r.index[0]) * grow**2, color=row_color(*key[:2]), marker=marker,
+                                  edgecolor="white", linewidth=0.8, label=_label(key, table, common), zorder=3))
+    return handles
 
 
 def gap_plot(table: pd.DataFrame, title: str, runs: pd.DataFrame | None = None):
@@ -299,14 +306,7 @@ def params_plot(table: pd.DataFrame, title: str, reference: Reference | None = N
     """Test top-1 (mean, whiskers one std over seeds) against trainable parameters (log scale)."""
     plt, _ = _plt()
     fig, ax = plt.subplots(figsize=(9.5, 5), layout="constrained")
-    common, handles = common_variant(table["variant"]), []
-    for key, r in _rows(table):
-        row = r.iloc[0]
-        marker, grow = _marker(key[0], highlight)
-        x, y = row["params"], 100 * row["test_top1"]
-        ax.errorbar(x, y, yerr=_std(row, "test_top1"), fmt="none", ecolor=row_color(*key[:2]), alpha=0.6, zorder=2)
-        handles.append(ax.scatter(x, y, s=110 * grow**2, color=row_color(*key[:2]), marker=marker, edgecolor="white",
-                                  linewidth=0.8, label=_label(key, table, common), zorder=3))
+    handles = _accuracy_points(ax, table, "params", lambda index: 110, highlight)
     ax.set_xscale("log")
     _count_axis(ax.xaxis)
     ax.set(xlabel="trainable parameters (log scale)", ylabel="test top-1 (%)", title=f"{title}: accuracy vs size")
