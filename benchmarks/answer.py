@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmarks import metrics
-from benchmarks.report_figures import budget_key, common_variant, short_label
+from benchmarks.report_style import budget_key, common_variant, short_label
 from benchmarks.results import GROUP, rows
 
 SETTING = [k for k in GROUP if k != "budget"]  # what must be equal for budgets to be compared

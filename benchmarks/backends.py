@@ -4,6 +4,7 @@ differ between them (determinism, threads, what the device is, which precision i
 from __future__ import annotations
 
 import functools
+import glob
 import importlib.util
 import os
 import sys
@@ -193,3 +194,27 @@ def fits_on_device(nbytes: int) -> bool:
     True on the CPU and where the backend does not say."""
     memory = accelerator()["memory"]
     return memory is None or nbytes <= memory // 2
+
+
+def import_tensorflow_quietly() -> None:
+    """TensorFlow prints C++ notices (oneDNN, CUDA stubs) before absl logging is initialised,
+    ignoring TF_CPP_MIN_LOG_LEVEL; hide stderr at the file-descriptor level while it loads. On a
+    machine with no NVIDIA driver at all, its first device listing also logs "failed call to
+    cuInit" as an error although nothing is wrong: list the devices while stderr is hidden too.
+    Where a driver exists, a cuInit failure is real and stays visible."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "1" or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    no_driver = not glob.glob("/dev/nvidia*") and not os.path.exists("/proc/driver/nvidia")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow
+
+        if no_driver:
+            tensorflow.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
-from benchmarks.backends import BACKENDS  # noqa: E402
+from benchmarks import backends  # noqa: E402
 from benchmarks.config import DATASETS, PRECISIONS, PRESETS, RECIPES, STRATEGIES, ConfigError  # noqa: E402
 
 
@@ -65,7 +64,7 @@ def _run(sub):
 
 
 def _backend_flag(p) -> None:
-    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    p.add_argument("--backend", choices=backends.BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
 
 
 def _report(sub):
@@ -141,7 +140,7 @@ def cmd_list(args) -> int:
 def cmd_run(args) -> int:
     from pathlib import Path
 
-    from benchmarks import backends, plan, runner, suite
+    from benchmarks import control, plan, suite
 
     seeds = range(args.seeds) if args.seeds is not None else [args.seed or 0]
     if args.seeds is not None and args.seeds < 1:
@@ -170,12 +169,12 @@ def cmd_run(args) -> int:
     _check_writable(results_dir)
     if note and not args.quiet:
         print(f"note: {note}")
-    runner.install_signal_handlers()
+    control.install_signal_handlers()
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
     try:
         rows = suite.run_all(configs, results_dir, restart=args.restart, strategy=strategy, chief=chief,
                              verbose=verbose)
-    except runner.Interrupted as stopped:
+    except control.Interrupted as stopped:
         if stopped.at_once:  # a second Ctrl-C: leave now; tearing down with work in flight can crash (JAX)
             sys.stdout.flush()
             sys.stderr.flush()
@@ -222,7 +221,7 @@ def cmd_tune(args) -> int:
     import dataclasses
     from pathlib import Path
 
-    from benchmarks import runner, tune
+    from benchmarks import control, tune, tune_summary
     from benchmarks.config import PRESETS, Budget, DataConfig
 
     if args.seed < 0:
@@ -234,15 +233,15 @@ def cmd_tune(args) -> int:
                                val_size=base.val_size if args.val_size is None else args.val_size)
     budget = Budget.parse(args.budget)
     _check_writable(Path(args.results_dir))
-    runner.install_signal_handlers()
+    control.install_signal_handlers()
     try:  # options and data are checked before the search folder exists (ConfigError: exit 2)
         best = tune.search(args.arch, tuner=args.tuner, max_trials=args.max_trials, budget=budget, data=data,
                            recipe=args.recipe, results_dir=Path(args.results_dir),
                            log=(lambda *_: None) if args.quiet else print)
-    except runner.Interrupted as stopped:
+    except control.Interrupted as stopped:
         print(f"tune: {stopped} received; the trial's checkpoint is written. Run the same command to continue.")
         return 128 + stopped.signum
-    except tune.SearchFailed as failed:
+    except tune_summary.SearchFailed as failed:
         print(f"archbench tune: error: {failed}", file=sys.stderr)
         return 1
     if best.get("role") == "worker":
@@ -253,7 +252,7 @@ def cmd_tune(args) -> int:
     if best.get("failed_trials"):
         print(f"warning: {best['failed_trials']} trial(s) failed (see {best['search']}); "
               f"run the same command again to retry them", file=sys.stderr)
-    print(f"wrote {tune.best_path(Path(args.results_dir), data.name, args.arch)}; "
+    print(f"wrote {tune_summary.best_path(Path(args.results_dir), data.name, args.arch)}; "
           f"train it with: python -m benchmarks run {args.arch}-tuned --dataset {args.dataset}")
     return 0
 
@@ -321,39 +320,13 @@ def _print_table(rows) -> None:
     print(table.to_markdown(index=False))
 
 
-def _import_tensorflow_quietly() -> None:
-    """TensorFlow prints C++ notices (oneDNN, CUDA stubs) before absl logging is initialised,
-    ignoring TF_CPP_MIN_LOG_LEVEL; hide stderr at the file-descriptor level while it loads. On a
-    machine with no NVIDIA driver at all, its first device listing also logs "failed call to
-    cuInit" as an error although nothing is wrong: list the devices while stderr is hidden too.
-    Where a driver exists, a cuInit failure is real and stays visible."""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "1" or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        return
-    no_driver = not glob.glob("/dev/nvidia*") and not os.path.exists("/proc/driver/nvidia")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow
-
-        if no_driver:
-            tensorflow.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(devnull)
-        os.close(saved)
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if hasattr(args, "backend"):  # before anything imports Keras
-            from benchmarks import backends
-
             backends.select(args.backend)
             backends.jax_flags(getattr(args, "deterministic", False))
-        _import_tensorflow_quietly()
+        backends.import_tensorflow_quietly()
         return args.func(args)
     except ConfigError as error:
         print(f"archbench {args.verb}: error: {error}", file=sys.stderr)

@@ -10,8 +10,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from benchmarks import metrics, report
+from benchmarks import metrics, report_tables, report_warnings
 from benchmarks.errors import ConfigError
+from benchmarks.report_figures import learning_curves
+from benchmarks.report_style import REFERENCE_ARCH, reference, save_png
 from benchmarks.results import groups, load, row_label, rows
 from benchmarks.storage import atomic_write
 
@@ -71,14 +73,14 @@ def compare_table(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str,
         table_rows.append({"metric": m.name, name_a: va.mean(), name_b: vb.mean(), "difference": vb.mean() - va.mean(),
                            "95% CI low": interval[1] if interval else np.nan,
                            "95% CI high": interval[2] if interval else np.nan})
-    text = (f"{name_a}: n={len(done_a)} complete seeds ({report.completed_text(a)}); {name_b}: n={len(done_b)} "
-            f"complete seeds ({report.completed_text(b)}). " + verdict(name_a, name_b, metric, intervals[metric]))
+    text = (f"{name_a}: n={len(done_a)} complete seeds ({report_tables.completed_text(a)}); {name_b}: n={len(done_b)} "
+            f"complete seeds ({report_tables.completed_text(b)}). " + verdict(name_a, name_b, metric, intervals[metric]))
     return pd.DataFrame(table_rows), text
 
 
 # ------------------------------------------------------------------------------- the command
 def run(archs: list[str], results_dir, out_dir, metric: str = "test_top1",
-        warn: Callable[[str], None] = report.warn_stderr) -> tuple[str, Path]:
+        warn: Callable[[str], None] = report_warnings.warn_stderr) -> tuple[str, Path]:
     """Every row of each architecture against every row of the first, within each comparison
     group (grouped exactly as the report); writes compare-A-vs-B.md and the learning curves."""
     if len(archs) < 2 or len(set(archs)) < len(archs):
@@ -105,7 +107,7 @@ def run(archs: list[str], results_dir, out_dir, metric: str = "test_top1",
         if not sides[archs[0]]:
             continue
         body.append(f"## {', '.join(f'{k} {v}' for k, v in key.items())}\n")
-        if report.truthy(group["synthetic"]).any():
+        if report_warnings.truthy(group["synthetic"]).any():
             body.append("> **SYNTHETIC DATA**: says nothing about CIFAR.\n")
         for other in archs[1:]:
             if not sides[other]:
@@ -113,7 +115,7 @@ def run(archs: list[str], results_dir, out_dir, metric: str = "test_top1",
             body += [_section(side_a, side_b, metric) for side_a, side_b in _pairs(sides[archs[0]], sides[other])]
     if not body:
         raise ConfigError(f"{' and '.join(archs)} never ran under the same dataset, budget, precision and device")
-    warnings = report.run_warnings(runs)
+    warnings = report_warnings.run_warnings(runs)
     sections = [f"# compare: {' vs '.join(archs)}\n"]
     if warnings:
         sections.append("## Warnings\n\n" + "\n".join(f"- {w}" for w in warnings) + "\n")
@@ -122,7 +124,9 @@ def run(archs: list[str], results_dir, out_dir, metric: str = "test_top1",
     stem = f"compare-{'-vs-'.join(archs)}"
     curves = history[history["arch"].isin(archs) & (history["status"] != "diverged")] if not history.empty else history
     if not curves.empty:
-        report.save_png(report.learning_curves(curves, " vs ".join(archs)), Path(out_dir) / f"{stem}.png")
+        marks = {reference(d) for d in curves["dataset"].dropna().unique()}  # the post's 52%, where it applies
+        save_png(learning_curves(curves, " vs ".join(archs), reference=marks.pop() if len(marks) == 1 else None,
+                                 highlight=REFERENCE_ARCH), Path(out_dir) / f"{stem}.png")
         sections.append(f"![learning curves]({stem}.png)\n")
     text = "\n".join(sections)
     path = Path(out_dir) / f"{stem}.md"
@@ -146,7 +150,7 @@ def _section(side_a, side_b, metric: str) -> str:
     if (key_a["recipe"], key_a["variant"]) != (key_b["recipe"], key_b["variant"]):
         text += (" The two sides differ in recipe or variant, not only in architecture: this difference "
                  "is theirs together.")
-    cells = report.markdown_table(_format(table), left=("metric", "better"))
+    cells = report_tables.markdown_table(_format(table), left=("metric", "better"))
     return f"### {name_b} - {name_a}\n\n{cells}\n\n{text}\n"
 
 

@@ -4,9 +4,11 @@ described by `backends.device`)."""
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -46,3 +48,11 @@ def describe() -> dict[str, object]:
 
     return {"host": socket.gethostname(), "platform": platform.platform(), "device": backends.device(),
             "versions": versions(), "backend": backends.current()}
+
+
+def segment(from_step: int) -> dict[str, object]:
+    """One process's stretch of a run: where and when it started training, and from which step."""
+    from benchmarks import backends
+
+    return {"host": socket.gethostname(), "pid": os.getpid(), "device": backends.device(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_step": from_step}

@@ -64,6 +64,15 @@ class BudgetSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup": self.warmup, "total_steps": self.total_steps}
 
 
+def learning_rate(recipe: Recipe, peak: float, total_steps: int | None):
+    """What the optimizer is compiled with: for step-like budgets the whole schedule, computed in
+    the step from the optimizer's own counter (exact, free, and restored with it); for time
+    budgets (`total_steps` None) a value the step callback moves with the clock."""
+    if recipe.schedule == "constant":
+        return peak
+    return 0.0 if total_steps is None else BudgetSchedule(peak, recipe.warmup, total_steps)
+
+
 def sync(model: keras.Model) -> None:
     """Bring the model's variables up to date inside `fit` (JAX keeps them in its own state
     until the epoch ends); nothing to do on the other backends."""

@@ -88,14 +88,14 @@ def tuned(config: RunConfig, results_dir: str, path: str | None) -> RunConfig:
     """`original-tuned`: the tuner's best builder options, learning rate and batch size."""
     from pathlib import Path
 
-    from benchmarks import tune
+    from benchmarks import tune_summary
 
     base = config.arch.removesuffix("-tuned")
-    file = Path(path) if path else tune.best_path(Path(results_dir), config.data.name, base)
+    file = Path(path) if path else tune_summary.best_path(Path(results_dir), config.data.name, base)
     if not file.exists():
         raise ConfigError(f"no tuned hyperparameters at {file}: run `python -m benchmarks tune {base} "
                           f"--dataset {config.data.dataset}` first, or pass --hparams FILE")
-    record = tune.load_best(file)
+    record = tune_summary.load_best(file)
     base_recipe = RECIPES.get(record["recipe"].get("name"), config.recipe)
     recipe = dataclasses.replace(base_recipe, learning_rate=float(record["recipe"]["learning_rate"]),
                                  batch_size=int(record["recipe"]["batch_size"]), base_batch=None)

@@ -11,11 +11,33 @@ import keras
 
 import architectures
 from benchmarks import environment, results
+from benchmarks.units import format_duration
 
 
 def time_to_target(history: list[dict[str, Any]], targets) -> dict[str, float | None]:
     """Training seconds until val top-1 first reached each target (None: not reached)."""
     return {f"{t:.2f}": next((r["train_seconds"] for r in history if r["val_top1"] >= t), None) for t in targets}
+
+
+def epoch_row(run, train_logs: dict[str, float], val: dict[str, float], steps: int, seconds: float,
+              partial: bool) -> dict[str, Any]:
+    """The history row of the epoch (or the partial one at the budget's end) that just ended:
+    `steps` and `seconds` of training in it, `val` the selection split's evaluation."""
+    state, clock, batch_size = run.state, run.clock, run.config.data.batch_size
+    return {"epoch": state.epoch + 1, "partial": partial, "step": state.step, "images": state.step * batch_size,
+            "loss": train_logs.get("loss"), "train_top1": train_logs.get("top1"), "train_top5": train_logs.get("top5"),
+            "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"], "lr": clock.lr(),
+            "train_seconds": state.train_seconds,
+            "images_per_second": steps * batch_size / seconds if seconds > 0 else None,
+            "budget_used": min(clock.progress, 1.0), "train_flops": clock.train_flops, "train_eval_top1": None}
+
+
+def progress_line(run, row: dict[str, Any]) -> str:
+    """One epoch's progress: budget used, accuracy, loss, speed and the ETA."""
+    return (f"{run.who} | epoch {row['epoch']}{' (partial)' if row['partial'] else ''} | "
+            f"budget {row['budget_used']:6.1%} of {run.config.budget} | val top-1 {row['val_top1']:6.2%} | "
+            f"loss {row['loss']:.3f} | {row['images_per_second'] or 0:,.0f} img/s | "
+            f"ETA {format_duration(run.clock.eta())}")
 
 
 def build(run, status: str, final: dict[str, Any] | None = None, error: str | None = None) -> dict[str, Any]:
@@ -51,7 +73,7 @@ def build(run, status: str, final: dict[str, Any] | None = None, error: str | No
         "devices": sorted(set(devices)), "mixed_devices": len(set(devices)) > 1,
         "precision": config.precision, "jit": config.jit, "strategy": config.strategy,
         "batch_size": config.data.batch_size, "learning_rate": config.learning_rate,
-        "selected_on": run.selection_split, "test_used_for_selection": info.test_used_for_selection,
+        "selected_on": config.data.select_on, "test_used_for_selection": info.test_used_for_selection,
         "data": {**{k: v for k, v in info.to_dict().items() if k != "class_names"},
                  "feed": "host" if run.host_feed else "device"},
         "config": config.to_dict(), "versions": environment.versions(),

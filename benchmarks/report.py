@@ -6,199 +6,26 @@ from __future__ import annotations
 import base64
 import datetime
 import re
-import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-import architectures
 from benchmarks import answer, metrics
-from benchmarks.datasets import DATASETS
 from benchmarks.errors import ConfigError
-from benchmarks.report_figures import (
-    Reference,
-    budget_sweep,
-    common_variant,
-    frontier,
-    gap_plot,
-    learning_curves,
-    params_plot,
-    save_png,
-    short_label,
-    sweep_kinds,
-)
-from benchmarks.results import GROUP, groups, load, row_label, rows
+from benchmarks.report_figures import frontier, gap_plot, learning_curves, params_plot
+from benchmarks.report_style import POST, REFERENCE_ARCH, common_variant, reference, save_png, short_label
+from benchmarks.report_sweep import budget_sweep, sweep_kinds
+from benchmarks.report_tables import format_table, main_table, page_tables
+from benchmarks.report_warnings import fairness_warnings, truthy, warn_stderr
+from benchmarks.results import GROUP, groups, load, rows
 from benchmarks.storage import atomic_write
 from benchmarks.units import format_duration
-
-REFERENCE_ARCH = "original"  # the blog post's model: a star in every figure, beside the post in the text
-POST = architectures.spec(REFERENCE_ARCH).published_dict
-PAGE = 110  # characters of a table row a GitHub page shows without scrolling (about 900 px)
-NOT_AVERAGED = ("diverged", "failed", "interrupted", "running", "unreadable")  # every status but complete
 
 
 class NoResultsError(ConfigError):
     pass
-
-
-def warn_stderr(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
-# ------------------------------------------------------------------------------- the numbers
-def main_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (arch, recipe, variant) of one comparison group and one column per shown metric
-    (`metrics.shown()`, by name), numeric and unformatted. Only complete runs enter a mean, a std
-    or n; `completed` counts the others by status."""
-    table_rows = []
-    for key, g in rows(runs):
-        done = g[g["status"] == "complete"]
-        row = {**key, "n": len(done), "completed": completed_text(g), "tuned": _tuning_text(g["tuning"])}
-        for m in metrics.shown():
-            row.update(_summarise(m, g, done))
-        table_rows.append(row)
-    table = pd.DataFrame(table_rows)
-    if table.empty:
-        return table
-    return table.sort_values("test_top1", ascending=False, na_position="last", ignore_index=True)
-
-
-def _summarise(m: metrics.Metric, runs: pd.DataFrame, done: pd.DataFrame) -> dict:
-    """{name: mean, 'name std': std, 'name n': complete runs that have it}; a property of the model
-    is taken from any run, so it shows even when no seed completed."""
-    if m.per_model:
-        known = runs[m.name].dropna()
-        return {m.name: known.iloc[0] if len(known) else np.nan}
-    values = m.over_seeds(done)
-    return {m.name: values.mean(), f"{m.name} std": values.std(ddof=1), f"{m.name} n": int(done[m.name].notna().sum())}
-
-
-def completed_text(runs: pd.DataFrame) -> str:
-    """'2/3, 1 diverged': complete seeds of all, then the others by status."""
-    counts = runs["status"].value_counts()
-    others = [f"{counts[s]} {s}" for s in NOT_AVERAGED if counts.get(s, 0)]
-    return ", ".join([f"{counts.get('complete', 0)}/{len(runs)}", *others])
-
-
-def _tuning_text(series) -> str:
-    records = [t for t in series if isinstance(t, dict)]
-    if not records:
-        return ""
-    t = records[0]
-    spent = format_duration(t.get("compute_seconds"), missing="?")
-    return f"tuned: {t.get('trials')} trials of {t.get('budget_per_trial')}, {spent} of search"
-
-
-def format_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Each shown metric in its format under its header (`metrics.Metric.cell`), mean ± std where
-    the metric has a spread, and the best value in bold where the metric has a direction."""
-    best = {m.name: table[m.name].max() if m.higher_is_better else table[m.name].min()
-            for m in metrics.shown() if m.higher_is_better is not None}
-    common = common_variant(table["variant"])  # said once above the table (the smoke preset's data options)
-    out = {"architecture": [short_label(a, r, v, common) + (f" [{t}]" if t else "")
-                            for a, r, v, t in zip(table["arch"], table["recipe"], table["variant"], table["tuned"])]}
-    for m in metrics.shown():
-        out[m.header] = [_cell(m, r, best.get(m.name)) for _, r in table.iterrows()]
-    out["completed"] = table["completed"]
-    return pd.DataFrame(out)
-
-
-def _cell(m: metrics.Metric, row: pd.Series, best) -> str:
-    value = row[m.name]
-    if pd.isna(value):  # some complete seed lacks it ('not reached (1/2)'), or none has it ('-')
-        return f"{m.absent} ({row[f'{m.name} n']}/{row['n']})" if m.absent else "-"
-    text = m.cell(value)
-    if m.spread:
-        std = row[f"{m.name} std"]
-        text += (f" ± {m.cell(std)}" if row["n"] > 1 and not pd.isna(std) else "") + f" (n={row['n']})"
-    return f"**{text}**" if best is not None and value == best else text
-
-
-def markdown_table(cells: pd.DataFrame, left=()) -> str:
-    """A pipe table of formatted cells, kept as written (tabulate would re-read '10.0' as the number
-    10 and print '10'); the `left` columns aligned left, the others (numbers) right."""
-    align = ["left" if column in left else "right" for column in cells.columns]
-    return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
-
-
-def page_tables(cells: pd.DataFrame, left=(), width: int = PAGE) -> str:
-    """`markdown_table` cut into tables one below the other, each repeating the first column (the
-    row's name) and none wider than `width` characters as rendered (bold marks do not count)."""
-    def rendered(column) -> int:
-        texts = [str(column), *(str(v).replace("**", "") for v in cells[column])]
-        return max(map(len, texts)) + 4  # the cell's padding and border
-
-    first, rest = cells.columns[0], list(cells.columns[1:])
-    chunks, current = [], []
-    for column in rest:
-        if current and rendered(first) + sum(map(rendered, current + [column])) > width:
-            chunks.append(current)
-            current = []
-        current.append(column)
-    chunks.append(current)
-    return "\n\n".join(markdown_table(cells[[first, *chunk]], left) for chunk in chunks)
-
-
-# ------------------------------------------------------------------------------- warnings
-def fairness_warnings(runs: pd.DataFrame) -> list[str]:
-    warnings = []
-    for column, what in (("dataset", "datasets"), ("budget", "budgets"), ("precision", "precisions"),
-                         ("backend", "Keras backends"), ("device", "devices")):
-        values = sorted(runs[column].dropna().astype(str).unique())
-        if len(values) > 1:
-            warnings.append(f"Results of different {what} ({', '.join(values)}) are in this folder: each "
-                            f"is reported in its own section and never averaged with another.")
-    if truthy(runs["mixed_devices"]).any():
-        names = sorted(runs.loc[truthy(runs["mixed_devices"]), "arch"].unique())
-        warnings.append(f"Runs whose segments ran on different devices ({', '.join(names)}): their time "
-                        f"budgets compare unlike things.")
-    if truthy(runs["test_used_for_selection"]).any():
-        warnings.append("Some runs selected their checkpoint on the TEST set (the blog post's protocol): "
-                        "their test figures are optimistic.")
-    counts = {row_label(**key): int((g["status"] == "complete").sum()) for _, group in groups(runs)
-              for key, g in rows(group)}
-    if len(set(counts.values())) > 1:
-        warnings.append("Incomplete seeds: complete runs per row differ ("
-                        + ", ".join(f"{label}: {n}" for label, n in counts.items()) + ").")
-    return warnings + run_warnings(runs)
-
-
-def run_warnings(runs: pd.DataFrame) -> list[str]:
-    """One line per run left out of the means (diverged, unfinished, failed, unreadable), and per
-    dataset archive that does not match its published sha256, naming the runs trained on it."""
-    warnings = []
-    for _, r in runs[runs["status"] != "complete"].iterrows():
-        error = f" ({r['error']})" if isinstance(r["error"], str) and r["error"] else ""
-        if r["status"] == "diverged":
-            at = r["diverged_at"] if isinstance(r["diverged_at"], dict) else {}
-            warnings.append(f"{_who(r)} diverged at epoch {at.get('epoch', '?')}, step {at.get('step', '?')} "
-                            f"(loss {at.get('loss', '?')}): left out of every mean. A result about the recipe: "
-                            f"running the same command again will not retrain it.")
-        elif r["status"] == "unreadable":
-            warnings.append(f"{_who(r)} is unreadable: {r['error']}. It is left out of every mean.")
-        else:
-            warnings.append(f"{_who(r)} is {r['status']}{error}: run the same `python -m benchmarks run` "
-                            f"command again to finish it.")
-    altered = runs[runs["sha256_ok"].map(lambda v: isinstance(v, (bool, np.bool_)) and not v)]
-    for problem, g in altered.groupby(altered["data_warnings"].map(lambda w: w[0] if len(w) else ""), sort=True):
-        warnings.append(f"The dataset archive of {', '.join(_who(r) for _, r in g.iterrows())} does not match "
-                        f"the published sha256{f' ({problem})' if problem else ''}: their results are not "
-                        f"comparable with runs on the published data.")
-    return warnings
-
-
-def _who(r) -> str:
-    """'original (post recipe) seed 1', or the folder when the summary could not say."""
-    if not isinstance(r["arch"], str):
-        return f"the run in {r['folder']}"
-    label = row_label(r["arch"], r["recipe"], r["variant"]) if isinstance(r["recipe"], str) else r["arch"]
-    return f"{label} seed {r['seed']}" if not pd.isna(r["seed"]) else label
-
-
-def truthy(series: pd.Series) -> pd.Series:
-    return series.map(lambda v: isinstance(v, (bool, np.bool_)) and bool(v))
 
 
 # ----------------------------------------------------------------------------------- report
@@ -232,15 +59,6 @@ def build(results_dir: Path, out_dir: Path, fmt: str = "md", today: str | None =
     content = _html(text, figures) if fmt == "html" else text
     atomic_write(path, lambda f: f.write(content))  # a full disk never leaves half a report
     return path
-
-
-def reference(dataset: str) -> Reference | None:
-    """The blog post's published accuracy, drawn on the accuracy axes of a CIFAR-100-like dataset (100
-    fine classes: CIFAR-100 and the synthetic set that imitates it), else None."""
-    spec = DATASETS.get(dataset)
-    if spec is None or spec.label_sets.get("fine") != 100:
-        return None
-    return POST["val_top1"], f"blog post: {POST['val_top1']:.0%}"
 
 
 # ------------------------------------------------------------------------------ across budgets

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import metrics
+from benchmarks.budget import KINDS
 from benchmarks.storage import atomic_write, read_json, write_json
 
 SCHEMA_VERSION = 1
@@ -42,8 +43,8 @@ SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "synthetic": ((bool,), "true for the embedded synthetic dataset"),
     "data_source": ((str,), "tfds | archive | synthetic"),
     "recipe": ((str,), "recipe name (paper, post)"),
-    "budget": ((str,), "as given: 50epochs, 20000steps, 5e6images, 30m"),
-    "budget_kind": ((str,), "epochs | steps | images | seconds"),
+    "budget": ((str,), "as given: 50epochs, 20000steps, 5e6images, 5pflop, 30m"),
+    "budget_kind": ((str,), " | ".join(KINDS)),
     **metrics.summary_fields(),  # params ... resume_count: the metric table, benchmarks/metrics.py
     "time_to_target": ((dict,), "val top-1 target ('0.52') -> training seconds, or null"),
     "segments": ((list,), "one entry per process that trained it: host, device, start"),

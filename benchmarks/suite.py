@@ -11,8 +11,9 @@ from typing import Callable
 
 from benchmarks import backends, checkpoint, results
 from benchmarks.config import ConfigError, RunConfig
+from benchmarks.control import Diverged, Interrupted
 from benchmarks.data import check_available, load_splits, train_size
-from benchmarks.runner import Diverged, Interrupted, Run
+from benchmarks.runner import Run
 from benchmarks.storage import Claim, NoClaim, read_json, write_json
 from benchmarks.units import format_duration
 
@@ -167,7 +168,7 @@ def _train(config, folder, claim, strategy, chief, verbose, log) -> dict:
         if not resumed and verbose:
             log(f"{who}: training {config.budget} -> {folder}")
         run.train()
-        record = run.summary("complete", final=run.final_metrics())
+        record = run.summary("complete", final=run.evaluator.final())
     except Interrupted as signal_:
         if chief:
             results.write_summary(folder, run.summary("interrupted", error=f"stopped by {signal_}"))

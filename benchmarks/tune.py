@@ -17,8 +17,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +24,14 @@ from architectures import original
 from benchmarks import compat
 from benchmarks.config import RECIPES, Budget, ConfigError, DataConfig, RunConfig
 from benchmarks.storage import Claim, atomic_write, read_json, write_json
+from benchmarks.tune_summary import SearchFailed, summarize
+from benchmarks.tune_trials import hyperparameters, repair, requeue_failed
 
 TUNERS = ("hyperband", "bayesian", "random")
 TUNABLE = {"original": original}  # architectures with a search space
 HYPERBAND_MAX_EPOCHS = 9  # hyperband's rungs; a trial gets budget * tuner/epochs / this
 DEFAULT_RECIPE = "post"  # the canonical search's base recipe (the blog post's own)
 FAILURES_IN_A_ROW = 3  # trials failing one after another before the search stops (keras-tuner's default)
-
-
-def _keras_tuner_fatal():
-    import keras_tuner as kt
-
-    return kt.errors.FatalError
-
-
-class SearchFailed(_keras_tuner_fatal()):
-    """Trials failed (the message says how many and why); re-running the same command retries them.
-    A keras-tuner FatalError, so that raised inside a trial it ends the search at once."""
 
 
 # ------------------------------------------------------------------------------------- identity
@@ -68,23 +57,6 @@ def search_dir(results_dir: Path, data: DataConfig, arch: str, tuner: str, budge
     diffs = differences(data, arch, budget, recipe, data_digest)
     suffix = hashlib.sha256(json.dumps(diffs, sort_keys=True, default=str).encode()).hexdigest()[:8] if diffs else ""
     return Path(results_dir) / "tuning" / data.name / f"{arch}-{tuner}-{budget}{'-' + suffix if suffix else ''}"
-
-
-def best_path(results_dir: Path, dataset_name: str, arch: str = "original") -> Path:
-    """Where `run original-tuned` looks: the latest search's best for this dataset."""
-    return Path(results_dir) / "tuning" / dataset_name / arch / "best_hyperparameters.json"
-
-
-def hyperparameters():
-    import keras_tuner as kt
-
-    hp = kt.HyperParameters()
-    for name, (values, default) in original.SEARCH_SPACE.items():
-        if all(isinstance(v, bool) for v in values):
-            hp.Boolean(name, default=default)
-        else:
-            hp.Choice(name, list(values), default=default, ordered=not isinstance(default, str))
-    return hp
 
 
 def _oracle(kind: str, max_trials: int, seed: int):
@@ -152,7 +124,8 @@ class RunnerTuner(_base_tuner()):
 
     def _train(self, trial) -> dict[str, float]:
         from benchmarks import results
-        from benchmarks.runner import Diverged, Run
+        from benchmarks.control import Diverged
+        from benchmarks.runner import Run
         from benchmarks.suite import _splits
 
         config = self.trial_config(trial.hyperparameters.values)
@@ -172,69 +145,6 @@ class RunnerTuner(_base_tuner()):
 
 def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {' '.join(str(error).split())}"[:500]
-
-
-def repair(project: Path, log=print) -> list[str]:
-    """Rebuild trials whose trial.json is unreadable (a half-written file would break keras-tuner's
-    reload). Each trial's values are also kept in our own hyperparameters.json, written
-    atomically before it trains: with it the trial is rebuilt and queued for retry (a finished run
-    is then only re-read); without it the trial never trained and is rebuilt as FAILED, keeping
-    its id taken. The broken file is kept beside as trial.json.broken. Returns the ids rebuilt."""
-    Trial, TrialStatus = compat.keras_tuner_trial_types()
-
-    rebuilt = []
-    for path in sorted(project.glob("trial_*/trial.json")):
-        try:
-            read_json(path)
-            continue
-        except (OSError, ValueError):
-            pass
-        trial_id = path.parent.name.removeprefix("trial_")
-        shutil.copyfile(path, path.with_name("trial.json.broken"))
-        hp = hyperparameters()
-        try:
-            hp.values.update(read_json(path.with_name("hyperparameters.json")))
-            status = TrialStatus.RUNNING
-        except (OSError, ValueError):
-            status = TrialStatus.FAILED
-        write_json(path, Trial(hp, trial_id=trial_id, status=status).get_state())
-        rebuilt.append(trial_id)
-        log(f"warning: trial {trial_id} had a half-written trial.json; rebuilt ({status})")
-    oracle_file = project / "oracle.json"
-    if rebuilt and oracle_file.exists():
-        state = read_json(oracle_file)
-        ongoing = set(state.get("ongoing_trials", {}).values())
-        retry = state.setdefault("retry_queue", [])
-        retry += [t for t in rebuilt if t not in ongoing and t not in retry
-                  and read_json(project / f"trial_{t}" / "trial.json")["status"] == "RUNNING"]
-        write_json(oracle_file, state)
-    return rebuilt
-
-
-def requeue_failed(project: Path, log=print) -> list[str]:
-    """Send trials that failed back for retry: a failure is a fault to fix (data, memory, a bug),
-    not a result, so it must not count against --max-trials for ever and leave the search with
-    "no trial completed". Trials rebuilt by repair() without values never trained: kept as they
-    are. Returns the ids sent back."""
-    oracle_file = project / "oracle.json"
-    if not oracle_file.exists():
-        return []
-    failed = {}
-    for path in sorted(project.glob("trial_*/trial.json")):
-        trial = read_json(path)
-        if trial.get("status") in ("FAILED", "INVALID") and path.with_name("hyperparameters.json").exists():
-            failed[trial["trial_id"]] = (path, trial)
-    if not failed:
-        return []
-    # The oracle first: killed in between, the trials still read FAILED and are found again.
-    state = read_json(oracle_file)
-    state["end_order"] = [t for t in state.get("end_order", []) if t not in failed]
-    state["retry_queue"] = state.get("retry_queue", []) + [t for t in failed if t not in state.get("retry_queue", [])]
-    write_json(oracle_file, state)
-    for path, trial in failed.values():
-        write_json(path, {**trial, "status": "RUNNING"})
-    log(f"retrying {len(failed)} failed trial(s): {', '.join(failed)}")
-    return list(failed)
 
 
 def check_search(arch: str, tuner: str, max_trials: int, recipe: str, data: DataConfig, budget: Budget) -> str:
@@ -297,87 +207,6 @@ def search(arch: str, *, tuner: str, max_trials: int, budget: Budget, data: Data
     if distributed_role() == "worker":  # the chief's oracle holds the trials and writes the summary
         return {"role": "worker", "search": str(project)}
     return summarize(the_tuner, project, results_dir, data, arch, budget, tuner, recipe)
-
-
-def summarize(the_tuner, project: Path, results_dir: Path, data: DataConfig, arch: str, budget: Budget,
-              tuner: str, recipe: str) -> dict[str, Any]:
-    import pandas as pd
-
-    rows = []
-    for trial in the_tuner.oracle.trials.values():
-        metrics = trial.metrics.metrics
-        score = metrics["val_top1"].get_best_value() if "val_top1" in metrics else None
-        seconds = metrics["train_seconds"].get_best_value() if "train_seconds" in metrics else None
-        rows.append({"trial": trial.trial_id, "status": trial.status, "val_top1": score, "train_seconds": seconds,
-                     **{k: v for k, v in trial.hyperparameters.values.items() if k in original.SEARCH_SPACE}})
-    table = pd.DataFrame(rows).sort_values("val_top1", ascending=False, na_position="last")
-    atomic_write(project / "search.csv", lambda f: f.write(table.to_csv(index=False)))
-    done = table[table["status"] == "COMPLETED"]
-    failed = [t for t in the_tuner.oracle.trials.values() if t.status in ("FAILED", "INVALID")]
-    if done.empty:
-        last = next((line for t in failed for line in reversed((t.message or "").splitlines()) if line.strip()), "")
-        raise SearchFailed(f"no trial of {project} completed ({len(failed)} failed{', the last with ' + last if last else ''}); "
-                           f"fix the cause and run the same command again: failed trials are retried")
-    best = done.iloc[0]
-    values = {k: _plain(best[k]) for k in original.SEARCH_SPACE}
-    record = {"arch": arch, "variant": f"{arch}-tuned", "dataset": data.name, "tuner": tuner, "budget_per_trial": str(budget),
-              "objective": "val_top1 (validation split; the test set is never used)",
-              "score": float(best["val_top1"]), "hyperparameters": values,
-              "builder": _jsonable(original.builder_options({k: v for k, v in values.items()
-                                                            if k not in original.RECIPE_KEYS})),
-              "recipe": {"name": recipe, **{k: values[k] for k in original.RECIPE_KEYS}},
-              "trials": int(len(done)), "failed_trials": len(failed),
-              "compute_seconds": float(done["train_seconds"].sum()), "search": str(project)}
-    write_json(project / "best_hyperparameters.json", record)
-    write_json(best_path(results_dir, data.name, arch), record)
-    _figure(done, project)
-    return record
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
-
-
-def _jsonable(options: dict) -> dict:
-    return {k: [list(b) for b in v] if k == "filters" else v for k, v in options.items()}
-
-
-def influence(done) -> list[str]:
-    """Hyperparameters ordered by the share of score variance their values explain (eta squared)."""
-    total = statistics.pvariance(done["val_top1"]) if len(done) > 1 else 0.0
-    shares = {}
-    for name in original.SEARCH_SPACE:
-        if done[name].nunique() < 2 or total == 0:
-            continue
-        means = done.groupby(name)["val_top1"].transform("mean")
-        shares[name] = statistics.pvariance(means) / total
-    return sorted(shares, key=shares.get, reverse=True)
-
-
-def _figure(done, project: Path) -> None:
-    from benchmarks.report_figures import _plt, save_png
-
-    top = influence(done)[:2]
-    if not top:
-        return
-    plt, sns = _plt()
-    fig, axes = plt.subplots(1, len(top), figsize=(6 * len(top), 4.2), squeeze=False)
-    for ax, name in zip(axes[0], top):
-        sns.stripplot(data=done.assign(score=100 * done["val_top1"], value=done[name].astype(str)),
-                      x="value", y="score", ax=ax, size=8)
-        ax.set(xlabel=name, ylabel="best val top-1 (%)", title=f"search: score by {name}")
-    fig.tight_layout()
-    save_png(fig, project / "search.png")
-
-
-def load_best(path: Path) -> dict[str, Any]:
-    try:
-        record = read_json(path)
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"cannot read tuned hyperparameters {path}: {error}")
-    if "builder" not in record:
-        raise ConfigError(f"{path} is not a best_hyperparameters.json written by `tune`")
-    return record
 
 
 def distributed_role() -> str | None:

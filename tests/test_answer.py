@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import answer, compare, report, report_figures, results
+from benchmarks import answer, compare, report, report_style, report_sweep, results
 from tests import browser
 from tests.test_readers import fake_run
 
@@ -122,8 +122,8 @@ def test_the_sweep_figure_has_one_mean_line_per_row_and_a_panel_per_budget_kind(
     sweep_folder(tmp_path, {b: {"original": [0.30, 0.32], "resnet20": [0.40, 0.43]}
                             for b in ("30s", "90s", "5m", "2epochs", "8epochs", "1pflop")})
     runs, _ = results.load(tmp_path)
-    assert report_figures.sweep_kinds(runs) == {"epochs": ["2epochs", "8epochs"], "seconds": ["30s", "90s", "5m"]}
-    fig = report_figures.budget_sweep(runs, "t", reference=(0.52, "blog post: 52%"), highlight="original")
+    assert report_sweep.sweep_kinds(runs) == {"epochs": ["2epochs", "8epochs"], "seconds": ["30s", "90s", "5m"]}
+    fig = report_sweep.budget_sweep(runs, "t", reference=(0.52, "blog post: 52%"), highlight="original")
     epochs, seconds = fig.axes[:2]
     assert seconds.get_xscale() == "log" and [t.get_text() for t in seconds.get_xticklabels()] == ["30s", "90s", "5m"]
     means = [line for line in seconds.get_lines() if not line.get_label().startswith("_")]
@@ -153,20 +153,20 @@ def test_a_report_with_a_sweep_opens_in_chromium_with_every_image_loaded(tmp_pat
 def test_every_registered_architecture_has_its_own_colour_and_others_a_stable_one():
     import architectures
 
-    colours = [report_figures.arch_color(name) for name in architectures.names()]
+    colours = [report_style.arch_color(name) for name in architectures.names()]
     assert len(set(colours)) == len(colours) and all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in colours)
-    unregistered = report_figures.arch_color("resnet8")
-    assert unregistered not in colours and unregistered == report_figures.arch_color("resnet8")
-    assert report_figures.row_color("original", "paper") == report_figures.arch_color("original")
-    assert report_figures.row_color("original", "post") not in colours  # a darker shade of its hue
+    unregistered = report_style.arch_color("resnet8")
+    assert unregistered not in colours and unregistered == report_style.arch_color("resnet8")
+    assert report_style.row_color("original", "paper") == report_style.arch_color("original")
+    assert report_style.row_color("original", "post") not in colours  # a darker shade of its hue
 
 
 def test_a_hashed_colour_is_the_same_in_another_process():
     """Breaks when an unregistered name's colour comes from Python's hash(), salted per process."""
-    code = "from benchmarks import report_figures as f; print(f.arch_color('wrn-10-2'))"
+    code = "from benchmarks import report_style as f; print(f.arch_color('wrn-10-2'))"
     seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
                            env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout.strip() for seed in (1, 2)}
-    assert seen == {report_figures.arch_color("wrn-10-2")}
+    assert seen == {report_style.arch_color("wrn-10-2")}
 
 
 def _row_colours(fig) -> dict[str, set[str]]:
@@ -201,9 +201,36 @@ def _figure_colours(monkeypatch, make) -> list[dict[str, set[str]]]:
         seen.append((Path(path).name, _row_colours(fig)))
         plt.close(fig)
 
-    monkeypatch.setattr(report, "save_png", record)
+    for reader in (report, compare):
+        monkeypatch.setattr(reader, "save_png", record)
     make()
     return seen
+
+
+def test_compare_draws_the_blog_posts_line_and_star_where_they_apply(tmp_path, monkeypatch):
+    """Breaks when compare's learning curves lose the post's 52% line or the original model's star
+    on a CIFAR-100-like dataset, or draw the line on a dataset it does not apply to (CIFAR-10)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    drawn = {}
+
+    def record(fig, path):
+        ax = fig.axes[0]
+        references = [line.get_ydata()[0] for line in ax.get_lines() if to_hex(line.get_color()) == report_style.INK]
+        markers = {line.get_label().split(" · ")[0]: line.get_marker() for line in ax.get_lines()
+                   if not line.get_label().startswith("_")}
+        drawn[Path(path).parent.name] = references, markers
+        plt.close(fig)
+
+    monkeypatch.setattr(compare, "save_png", record)
+    for dataset in ("synthetic", "cifar10"):
+        root = sweep_folder(tmp_path / dataset, {"30s": {"original": [0.5, 0.51], "resnet20": [0.6, 0.61]}},
+                            dataset=dataset, synthetic=dataset == "synthetic")
+        compare.run(["original", "resnet20"], root, tmp_path / f"out-{dataset}", warn=lambda _: None)
+    lines, markers = drawn["out-synthetic"]
+    assert lines == [52.0] and markers["original"] == "*" and markers["resnet20"] == "o"
+    assert drawn["out-cifar10"][0] == [] and drawn["out-cifar10"][1]["original"] == "*"
 
 
 def test_an_architecture_has_one_colour_in_every_figure_of_two_reports_and_compare(tmp_path, monkeypatch):
@@ -221,10 +248,10 @@ def test_an_architecture_has_one_colour_in_every_figure_of_two_reports_and_compa
     assert {"00-curves.png", "00-frontier.png", "00-gap.png", "00-params.png", "sweep-00.png",
             "compare-vgg16-vs-resnet20.png"} <= set(names), names
     for name, colours in figures:
-        assert colours.get("resnet20") == {report_figures.arch_color("resnet20")}, name
+        assert colours.get("resnet20") == {report_style.arch_color("resnet20")}, name
         for row, drawn in colours.items():
             arch, _, recipe = row.partition(" (")
-            expected = report_figures.row_color(arch, recipe.removesuffix(" recipe)") if recipe else "paper")
+            expected = report_style.row_color(arch, recipe.removesuffix(" recipe)") if recipe else "paper")
             assert drawn == {expected}, (name, row, drawn)
 
 

@@ -233,17 +233,17 @@ def test_bad_hparam_values_are_refused_before_anything_is_written(tmp_path, cli_
 
 
 def test_a_second_ctrl_c_raises_at_once_without_waiting_for_a_checkpoint():
-    from benchmarks import runner
+    from benchmarks import control
 
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        runner.install_signal_handlers()
+        control.install_signal_handlers()
         handler = signal.getsignal(signal.SIGINT)
         handler(signal.SIGINT, None)  # the first: only a flag, the loop checkpoints at the next step
-        with pytest.raises(runner.Interrupted) as stopped:
+        with pytest.raises(control.Interrupted) as stopped:
             handler(signal.SIGINT, None)  # the second: raised where the loop is
         assert stopped.value.at_once and stopped.value.signum == signal.SIGINT
     finally:
-        runner._SIGNAL["received"] = None
+        control._SIGNAL["received"] = None
         for s, h in old.items():
             signal.signal(s, h)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import compare, metrics, report, results, suite
+from benchmarks import compare, metrics, report, report_figures, report_tables, report_warnings, results, suite
 from benchmarks.config import RECIPES, Budget, RunConfig
 from tests.test_readers import fake_run, two_arch_folder
 from tests.test_runner import SMALL
@@ -39,13 +39,13 @@ def test_load_gives_one_typed_row_per_run(smoke_results):
 
 def test_main_table_means_and_stds_over_two_seeds(smoke_results):
     runs, _ = results.load(smoke_results)
-    table = report.main_table(runs).set_index("arch")
+    table = report_tables.main_table(runs).set_index("arch")
     for arch in ("original", "resnet20"):
         values = runs.loc[runs["arch"] == arch, "test_top1"].to_numpy()
         assert table.loc[arch, "test_top1"] == pytest.approx(values.mean())
         assert table.loc[arch, "test_top1 std"] == pytest.approx(values.std(ddof=1))
         assert table.loc[arch, "n"] == 2 and table.loc[arch, "completed"] == "2/2"
-    assert list(report.main_table(runs)["test_top1"]) == sorted(table["test_top1"], reverse=True)
+    assert list(report_tables.main_table(runs)["test_top1"]) == sorted(table["test_top1"], reverse=True)
 
 
 def test_report_writes_markdown_and_figures(smoke_results, tmp_path):
@@ -68,8 +68,8 @@ def test_figures_aggregate_seeds_and_speak_in_human_units(smoke_results):
     """Breaks when the curves draw seeds as unrelated lines instead of a mean, a band and each seed
     faint, when a legend prints a raw parameter count, or the frontier loses a row."""
     runs, history = results.load(smoke_results)
-    table = report.main_table(runs)
-    fig = report.learning_curves(history, "t", sizes=table, reference=(0.52, "blog post: 52%"), highlight="original")
+    table = report_tables.main_table(runs)
+    fig = report_figures.learning_curves(history, "t", sizes=table, reference=(0.52, "blog post: 52%"), highlight="original")
     for ax in fig.axes[:2]:
         means = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
         assert [ln.get_label().split(" · ")[0] for ln in means] == ["original", "resnet20"]
@@ -83,10 +83,10 @@ def test_figures_aggregate_seeds_and_speak_in_human_units(smoke_results):
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert re.fullmatch(r"resnet20 · 0\.2\dM params, \d\d MMACs", legend[1]), legend
     assert fig.axes[0].get_xlabel() == "training time (seconds)"
-    scatter = report.frontier(table, "t").axes[0]
+    scatter = report_figures.frontier(table, "t").axes[0]
     points = [c for c in scatter.collections if not c.get_label().startswith("_") and len(c.get_offsets())]
     assert [c.get_label().split(" · ")[0] for c in points] == ["original", "resnet20"]
-    gap = report.gap_plot(table, "t").axes[0]
+    gap = report_figures.gap_plot(table, "t").axes[0]
     assert gap.get_xlabel() == "train-eval minus val top-1, points: higher = more overfitting"
     assert len({bar.get_facecolor() for bar in gap.patches}) == 2  # one colour per architecture, not one for all
 
@@ -147,7 +147,7 @@ def test_fairness_warnings_and_failed_runs(smoke_results, tmp_path):
     record["budget"] = "3epochs"
     (moved / "summary.json").write_text(json.dumps(record))
     runs, _ = results.load(mixed)
-    warnings = report.fairness_warnings(runs)
+    warnings = report_warnings.fairness_warnings(runs)
     assert any("different budgets" in w for w in warnings)
     assert any(w.startswith("original [") and "seed 1 is failed (ValueError: boom)" in w for w in warnings)
     text = report.build(mixed, tmp_path / "out").read_text()
@@ -197,7 +197,7 @@ def test_bold_marks_the_best_value_in_each_metrics_direction(tmp_path):
         fake_run(tmp_path, "resnet20", seed, test_top1=0.60, images_per_second=1000.0, gap=0.08, params=1000,
                  time_to_target={"0.52": 60.0}, train_flops=1e15)
     runs, _ = results.load(tmp_path)
-    cells = report.format_table(report.main_table(runs)).set_index("architecture")
+    cells = report_tables.format_table(report_tables.main_table(runs)).set_index("architecture")
     bold = {(arch, column) for arch, row in cells.iterrows() for column, text in row.items() if text.startswith("**")}
     assert bold == {("resnet20", "test top-1 %"), ("resnet20", "best val top-1 %"), ("resnet20", "time to 52% val"),
                     ("original", "images/s"), ("original", "gap (pts)"),
@@ -216,7 +216,7 @@ def test_a_new_metric_is_one_entry_in_the_metric_table(tmp_path, monkeypatch):
         fake_run(tmp_path, "resnet20", seed, time_to_target={"0.52": 60.0, "0.30": 20.0 + seed})
     runs, _ = results.load(tmp_path)
     assert str(runs["time_to_30"].dtype) == "float64"
-    cells = report.format_table(report.main_table(runs)).set_index("architecture")["time to 30% val"]
+    cells = report_tables.format_table(report_tables.main_table(runs)).set_index("architecture")["time to 30% val"]
     assert (cells["resnet20"], cells["original"]) == ("**0:00:21**", "0:00:41")
     text, _ = compare.run(["original", "resnet20"], tmp_path, tmp_path / "c", metric="time_to_30", warn=lambda _: None)
     assert "| time to 30% val " in text and "resnet20 (paper recipe) has the lower time to 30% val by 20 s" in text
@@ -242,7 +242,7 @@ def test_no_table_is_wider_than_a_page_and_shared_options_are_said_once(smoke_re
     text = report.build(smoke_results, tmp_path, today="2026-01-01").read_text()
     tables = [line for line in text.splitlines() if line.startswith("|") and not re.fullmatch(r"[-:| ]+", line)]
     widths = [sum(len(cell.strip().replace("**", "")) + 4 for cell in line.strip("|").split("|")) for line in tables]
-    assert tables and max(widths) <= report.PAGE, max(zip(widths, tables))
+    assert tables and max(widths) <= report_tables.PAGE, max(zip(widths, tables))
     shared = re.search(r"Every row ran with `([^`]+)`", text).group(1)
     assert "synthetic_train=700" in shared and "| original " in text and "| resnet20 " in text
     assert f"[{shared}" not in text  # not on the rows

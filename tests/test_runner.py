@@ -101,7 +101,7 @@ def test_the_optimizer_follows_the_schedule_on_every_backend(tmp_path, budget):
     if budget == "30steps":  # the schedule's value at the optimizer's step count: exactly zero
         assert used == 0.0 and run.state.step == 30
     else:  # the value the loop last set (on JAX it needs a state sync to reach the optimizer)
-        assert used == pytest.approx(run.lr_set, rel=1e-6) and 0.0 < run.lr_set < 0.9 * cfg.learning_rate
+        assert used == pytest.approx(run.clock.lr_set, rel=1e-6) and 0.0 < run.clock.lr_set < 0.9 * cfg.learning_rate
 
 
 def test_run_records_the_final_lr_near_zero_and_all_metrics(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 import architectures
 from architectures.original import POST_POINT, SEARCH_SPACE, builder_options
-from benchmarks import cli, plan, results, suite, tune
+from benchmarks import cli, plan, results, suite, tune, tune_summary, tune_trials
 from benchmarks.config import PRESETS, Budget, ConfigError, DataConfig
 from tests.test_architectures import describe
 
@@ -25,7 +25,7 @@ def test_the_posts_model_is_one_point_of_the_space():
     point = architectures.build("original", **builder_options(POST_POINT))
     assert [describe(layer) for layer in point.layers] == [describe(layer) for layer in post.layers]
     assert architectures.trainable_params(point) == architectures.trainable_params(post) == 111_898
-    hp = tune.hyperparameters()
+    hp = tune_trials.hyperparameters()
     assert hp.values == POST_POINT and set(hp.values) == set(SEARCH_SPACE)
 
 
@@ -50,7 +50,7 @@ def test_a_tiny_search_writes_the_best_and_a_summary(searched):
     folder, best = searched
     project = tune.search_dir(folder, DATA, "original", "random", Budget.parse("6steps"))
     saved = json.loads((project / "best_hyperparameters.json").read_text())
-    assert saved == json.loads(tune.best_path(folder, "synthetic").read_text()) == json.loads(json.dumps(best))
+    assert saved == json.loads(tune_summary.best_path(folder, "synthetic").read_text()) == json.loads(json.dumps(best))
     assert saved["trials"] == 3 and saved["compute_seconds"] > 0 and 0 <= saved["score"] <= 1
     assert "test set is never used" in saved["objective"]
     table = (project / "search.csv").read_text().splitlines()
@@ -201,16 +201,17 @@ def test_a_search_where_no_trial_completed_says_so_in_one_line(tmp_path, monkeyp
         raise ValueError("bad point")
 
     monkeypatch.setattr(tune.RunnerTuner, "_train", broken)
-    with pytest.raises(tune.SearchFailed, match="no trial of .* completed [(]2 failed, the last with ValueError: bad point[)]"):
+    expected = "no trial of .* completed [(]2 failed, the last with ValueError: bad point[)]"
+    with pytest.raises(tune_summary.SearchFailed, match=expected):
         tune.search("original", tuner="random", max_trials=2, budget=Budget.parse("2steps"), data=DATA,
                     recipe="post", results_dir=tmp_path, log=lambda *_: None)
 
 
 def test_a_diverged_trial_is_a_result_scored_zero_not_a_failure(tmp_path, monkeypatch):
-    from benchmarks import runner
+    from benchmarks import control, runner
 
     def diverge(self):
-        raise runner.Diverged("loss nan at epoch 1, step 1")
+        raise control.Diverged("loss nan at epoch 1, step 1")
 
     monkeypatch.setattr(runner.Run, "train", diverge)
     best = tune.search("original", tuner="random", max_trials=1, budget=Budget.parse("2steps"), data=DATA,

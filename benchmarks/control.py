@@ -1,0 +1,132 @@
+"""How a run stops: the exceptions that end a `fit` call, the signal handlers, and the step
+callback that decides, at each step's begin, whether the next step runs.
+
+The callback acts only at step *begin* (so Keras keeps dispatching batch-end hooks asynchronously
+and never syncs for logs): it charges the step that just ended to the budget clock, asks the
+checkpointer whether an in-epoch checkpoint is due and, when the budget is spent, the loss
+diverged or a signal came, raises before the next step runs. That is how a run stops exactly at
+the first step boundary at or past its budget.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from typing import Any
+
+import keras
+import numpy as np
+
+from benchmarks import backends, checkpoint, models
+
+
+class BudgetReached(Exception):
+    """Raised by the step callback before the first step past the budget."""
+
+
+class Diverged(Exception):
+    """The training loss became NaN or infinite: a result about the recipe, recorded as such."""
+
+    @classmethod
+    def at(cls, where: dict[str, Any]) -> "Diverged":
+        """The error for the first non-finite loss, `where` = {epoch, step, loss}."""
+        return cls(f"loss became {where['loss']} at epoch {where['epoch']}, step {where['step']}")
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived; the run has been checkpointed. A BaseException, like
+    KeyboardInterrupt, so that `except Exception` (keras-tuner's trial loop) cannot swallow it.
+    `at_once`: a second Ctrl-C, raised wherever the loop was; the last checkpoint on disk stands."""
+
+    def __init__(self, signum: int, at_once: bool = False):
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.at_once = signum, at_once
+
+
+# ------------------------------------------------------------------------------------- signals
+_SIGNAL: dict[str, int | None] = {"received": None}
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM/SIGINT only set a flag: the loop checkpoints at the next step boundary and exits."""
+
+    def handler(signum, _frame):
+        if _SIGNAL["received"] is not None and signum == signal.SIGINT:
+            raise Interrupted(signum, at_once=True)  # a second Ctrl-C: stop now, without a checkpoint
+        _SIGNAL["received"] = signum
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def check_signal() -> None:
+    """Raise Interrupted when a signal has arrived."""
+    if _SIGNAL["received"] is not None:
+        raise Interrupted(_SIGNAL["received"])
+
+
+# --------------------------------------------------------------------------- the step callback
+class StepControl(keras.callbacks.Callback):
+    """Acts at each step's begin (see the module docstring) for `run` (a runner.Run: its clock,
+    checkpointer and claim); watches the loss at step end.
+
+    The loss check runs on Keras' callback thread pool (`async_safe`), so reading the loss never
+    makes the main thread wait for the device; a non-finite loss is acted on at the next step
+    begin, and recorded with the step it belongs to. Keras' `TerminateOnNaN` would read the loss
+    on the main thread after every step (a device sync) and record nothing about where.
+    """
+
+    async_safe = True
+
+    def __init__(self, run, restore_metrics: dict[str, np.ndarray] | None = None):
+        """`restore_metrics`: a mid-epoch checkpoint's metric sums (and global random state)."""
+        super().__init__()
+        self.run = run
+        self.last: float | None = None
+        self.restore_metrics = restore_metrics
+        self.restore_rng = None if restore_metrics is None else restore_metrics.get("rng/global")
+        self.first_step = run.state.step  # global step before this `fit` call's first batch
+        self.diverged: dict[str, Any] | None = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        loss = float(np.asarray(loss))  # waits for this step on a worker thread, not the main one
+        if not math.isfinite(loss):
+            step = self.first_step + batch + 1
+            if self.diverged is None or step < self.diverged["step"]:
+                self.diverged = {"epoch": self.run.state.epoch + 1, "step": step, "loss": str(loss)}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.restore_metrics is not None:  # fit has just reset them; put back the half epoch's
+            checkpoint.restore_metrics(self.model, self.restore_metrics)
+            self.restore_metrics = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._charge()  # the last step; what `fit` does after it is not training
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.restore_rng is not None:  # after `fit` made its data iterator (torch draws a seed there)
+            backends.set_global_rng_state(self.restore_rng)
+            self.restore_rng = None
+        self._charge()
+        run = self.run
+        stop = Interrupted(_SIGNAL["received"]) if _SIGNAL["received"] is not None else \
+            Diverged() if self.diverged is not None else BudgetReached() if run.clock.spent else None
+        if stop is not None:
+            models.sync(self.model)  # on JAX the variables are stale inside `fit` until synced
+            raise stop
+        if run.checkpointer.due(run.config.checkpoint_every_minutes):
+            run.save_checkpoint()
+        run.claim.heartbeat()
+        if run.clock.total is None and (lr := run.clock.lr_update()) is not None:  # a time budget
+            models.sync(self.model)  # on JAX an lr assigned inside `fit` is ignored without a sync
+            self.model.optimizer.learning_rate = lr
+        self.last = time.perf_counter()
+
+    def _charge(self) -> None:
+        if self.last is not None:
+            self.run.clock.charge(time.perf_counter() - self.last)
+            self.last = None

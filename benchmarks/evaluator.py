@@ -1,0 +1,61 @@
+"""The evaluator: evaluates a run's splits (time charged to `eval_seconds`, not to the budget) and
+keeps the best-on-validation weights, so a run reports both its final and its selected model."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks import models
+
+
+class Evaluator:
+    """Evaluates splits of `run` (a runner.Run: model, feeder, splits, state) and keeps its best weights."""
+
+    def __init__(self, run):
+        self.run = run
+        self.best_weights: list[np.ndarray] | None = None
+
+    def __call__(self, split: str) -> dict[str, float]:
+        started = time.perf_counter()
+        arguments, loss_correction = self.run.feeder.evaluation(split)
+        logs = self.run.model.evaluate(**arguments, verbose=0, return_dict=True)
+        logs["loss"] = logs["loss"] * loss_correction
+        self.run.state.eval_seconds += time.perf_counter() - started
+        return {k: float(v) for k, v in logs.items()}
+
+    def consider(self, val_top1: float) -> None:
+        """Keep the weights when `val_top1` is the best so far (on the selection split)."""
+        state = self.run.state
+        if state.best_val_top1 is None or val_top1 > state.best_val_top1:
+            state.best_val_top1, state.best_epoch = val_top1, state.epoch + 1
+            self.best_weights = models.get_weights(self.run.model)
+
+    def periodic_train_eval(self) -> float | None:
+        """Train-eval top-1 at the end of every `train_eval_every`-th epoch (None otherwise, and
+        at the budget's end, where `final` measures it)."""
+        every, state = self.run.config.train_eval_every, self.run.state
+        if every and self.run.splits.info.sizes.get("train_eval") and (state.epoch + 1) % every == 0 \
+                and not state.budget_done:
+            return self("train_eval")["top1"]
+        return None
+
+    def final(self) -> dict[str, Any]:
+        """Train-eval and test with the final weights, then test with the best-on-val weights."""
+        run, state = self.run, self.run.state
+        final_weights = models.get_weights(run.model)
+        out = {"train_eval_top1": None, "gap": None}
+        if run.splits.info.sizes.get("train_eval"):  # --train-eval-size 0: no gap measured
+            out["train_eval_top1"] = self("train_eval")["top1"]
+            out["gap"] = out["train_eval_top1"] - state.history[-1]["val_top1"]
+        test_final = self("test")
+        out.update(test_top1_final=test_final["top1"], test_top5_final=test_final["top5"])
+        test_best = test_final
+        if self.best_weights is not None and state.best_epoch != len(state.history):
+            models.set_weights(run.model, self.best_weights)
+            test_best = self("test")
+            models.set_weights(run.model, final_weights)
+        out.update(test_top1=test_best["top1"], test_top5=test_best["top5"])
+        return out
