@@ -331,6 +331,6 @@ def main(argv=None) -> int:
     except ConfigError as error:
         print(f"archbench {args.verb}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # Ctrl-C before the runner's handlers were installed
+    except KeyboardInterrupt:  # Ctrl-C before control.install_signal_handlers() ran
         print(f"archbench {args.verb}: interrupted", file=sys.stderr)
         return 130

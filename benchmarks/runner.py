@@ -151,6 +151,5 @@ class Run:
         if self.verbose >= 2 and self.chief:
             self.log(f"{self.who}: checkpoint {self.state.sequence} written ({self.state.position()})")
 
-
     def summary(self, status: str, final: dict[str, Any] | None = None, error: str | None = None) -> dict:
         return record.build(self, status, final, error)

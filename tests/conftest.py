@@ -17,3 +17,31 @@ def cli_env(tmp_path):
            "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
     env.pop("TFDS_DATA_DIR", None)
     return env
+
+
+@pytest.fixture
+def cli_in_process(capfd, monkeypatch, tmp_path):
+    """`archbench ARGS` run in this process: returns (exit code, stderr lines). A subprocess per
+    case would start Python and import TensorFlow every time (about 5 s each); capturing at the
+    file-descriptor level still sees anything a library prints. What a real process shows (one
+    line, no traceback, no library notices) is checked once per verb in tests/test_cli.py."""
+    import signal
+
+    from benchmarks import cli
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # an empty Keras cache: no archives
+    monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
+
+    def call(*argv: str) -> tuple[int, list[str]]:
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        capfd.readouterr()
+        try:
+            code = cli.main(list(argv))
+        except SystemExit as exit_:  # argparse's errors
+            code = exit_.code
+        finally:
+            for s, handler in handlers.items():
+                signal.signal(s, handler)
+        return code, capfd.readouterr().err.strip().splitlines()
+
+    return call

@@ -55,6 +55,21 @@ def test_bad_verbs_and_options_are_one_line_exit_2(cli_env, args, fragment):
     assert len(lines) == 1 and fragment in lines[0]
 
 
+@pytest.mark.parametrize("args,fragment", [
+    (["run", "resnet20", "--budget", "10parsecs"], "malformed budget"), (["speed", "nope"], "unknown architecture"),
+    (["tune", "resnet20", "--dataset", "synthetic"], "no search space"),
+    (["report", "--results-dir", "{tmp}/missing"], "does not exist"),
+    (["compare", "original", "resnet20", "--results-dir", "{tmp}/missing"], "does not exist"),
+])
+def test_a_real_process_refuses_bad_input_in_one_line_after_loading_the_libraries(tmp_path, cli_env, args, fragment):
+    """What a user sees, per verb, for an error found after TensorFlow and Keras have loaded: one
+    line on stderr, exit 2, no traceback and no library notices (the parametrised cases of each verb
+    run in-process: `cli_in_process`)."""
+    proc = cli(*(a.format(tmp=tmp_path) for a in args), env=cli_env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and fragment in lines[0], proc.stderr
+
+
 def verbs():
     from benchmarks.cli import build_parser
 

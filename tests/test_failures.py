@@ -80,10 +80,9 @@ def test_a_different_archive_gets_its_own_folder(tmp_path):
     (["resnet20", "--labels", "coarse"], "only for cifar100"),
     (["resnet20", "--val-split", "100000"], "leaves no training images"),
 ])
-def test_bad_run_input_is_refused_before_anything_runs(tmp_path, cli_env, args, message):
-    proc = run_cli([*args, "--preset", "smoke"], tmp_path, cli_env)
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+def test_bad_run_input_is_refused_before_anything_runs(tmp_path, cli_in_process, args, message):
+    code, lines = cli_in_process("run", *args, "--preset", "smoke", "--results-dir", str(tmp_path))
+    assert code == 2 and len(lines) == 1 and message in lines[0], lines
     assert not list(tmp_path.glob("**/summary.json"))
 
 

@@ -86,6 +86,26 @@ def test_the_in_step_schedule_is_the_budget_aware_schedule():
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
 
 
+def test_a_time_budgets_lr_is_given_when_it_has_moved_a_step_and_at_zero():
+    """Breaks when the clock asks for an lr change every step (on JAX a device sync each), never
+    after the first, or misses the final zero."""
+    import types
+
+    from benchmarks.budget import Budget
+
+    counters = types.SimpleNamespace(step=0, step_in_epoch=0, train_seconds=0.0, compile_seconds=0.0)
+    the_clock = clock.BudgetClock(Budget.parse("100s"), RECIPES["paper"], 0.1, 10, 8, 1.0, counters=counters)
+    given = []
+    for step in range(1001):  # 0.1 s each: the lr moves 0.1% of its peak per step
+        counters.train_seconds = step / 10
+        if (lr := the_clock.lr_due()) is not None:
+            given.append(lr)
+            the_clock.lr_set = lr
+    assert given[0] == 0.0 and given[-1] == 0.0 and len(given) < 250  # not every step
+    assert all(abs(a - b) >= clock.LR_STEP * 0.1 for a, b in zip(given[1:-1], given[2:-1]))
+    assert max(given) == pytest.approx(0.1, abs=clock.LR_STEP * 0.1)  # the peak, within one step
+
+
 @pytest.mark.parametrize("budget", ["30steps", "3s"])
 def test_the_optimizer_follows_the_schedule_on_every_backend(tmp_path, budget):
     """The optimizer's own lr (not only the history's) ends at the schedule's value: on JAX an lr
@@ -267,12 +287,9 @@ def test_shards_are_interleaved_and_cover_the_matrix():
     (["resnet20", "--preset", "smoke", "--strategy", "multi-worker"],
      "KERAS_DISTRIBUTION" if keras.backend.backend() == "jax" else "--shard"),
 ])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, cli_env, args, message):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "run", *args, "--results-dir", str(tmp_path)],
-                          capture_output=True, text=True, env=cli_env, timeout=120)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0]
+def test_bad_input_is_one_line_and_exit_2(tmp_path, cli_in_process, args, message):
+    code, lines = cli_in_process("run", *args, "--results-dir", str(tmp_path))
+    assert code == 2 and len(lines) == 1 and message in lines[0], lines
 
 
 def test_unwritable_results_folder_is_exit_2(tmp_path, cli_env):
