@@ -215,13 +215,13 @@ def test_the_gpu_check_script_runs_end_to_end_on_the_cpu(tmp_path, cli_env):
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    env = {**cli_env, "JAX_PLATFORMS": "cpu", "BUDGET": "40steps", "PRESET": "smoke", "ARCHS": "resnet20 original",
+    env = {**cli_env, "JAX_PLATFORMS": "cpu", "BUDGET": "40steps", "PRESET": "smoke", "ARCHS": "resnet20",
            "SPEED": "resnet20 --steps 2 --warmup 1 --repeats 1 --batch-size 32", "CHECKPOINT_EVERY": "0.002"}
     proc = subprocess.run(["bash", str(root / "scripts" / "gpu_check.sh"), str(tmp_path / "out")], cwd=root,
                           capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     figures = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     assert figures["backend"] == "jax" and [r["arch"] for r in figures["speed"]] == ["resnet20"]
-    assert {r["arch"]: r["status"] for r in figures["runs"]} == {"resnet20": "complete", "original": "complete"}
+    assert {r["arch"]: r["status"] for r in figures["runs"]} == {"resnet20": "complete"}
     assert figures["resumed"] == ["resnet20"]  # killed once after its first checkpoint, then resumed
     assert (tmp_path / "out" / "report.md").read_text().startswith("# archbench report")

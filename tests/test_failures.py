@@ -87,6 +87,7 @@ def test_bad_run_input_is_refused_before_anything_runs(tmp_path, cli_in_process,
 
 
 # ------------------------------------------------------------------- one bad run, the others go on
+@pytest.mark.backend_agnostic
 def test_a_run_that_fails_to_build_is_recorded_and_the_suite_goes_on(tmp_path):
     bad = dataclasses.replace(config(arch="original", budget="3steps"), hparams=(("dense_units", 0),))
     good = config(arch="resnet20", budget="3steps")
@@ -97,6 +98,7 @@ def test_a_run_that_fails_to_build_is_recorded_and_the_suite_goes_on(tmp_path):
     assert summary_of(tmp_path, good)["status"] == "complete"
 
 
+@pytest.mark.backend_agnostic
 def test_cli_reports_failed_runs_in_one_line_and_exits_1(tmp_path, cli_env):
     env = {k: v for k, v in cli_env.items() if k != "CUDA_VISIBLE_DEVICES"}  # cuInit noise must not show
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -142,6 +144,7 @@ def test_a_checkpoint_that_does_not_fit_is_skipped_like_a_corrupt_one(tmp_path):
     assert any("finished before the last stop" in line for line in logs)  # not "resuming from"
 
 
+@pytest.mark.backend_agnostic
 def test_new_checkpoints_are_numbered_past_garbage_and_never_pruned_away(tmp_path):
     cfg = config(budget="1epochs")
     ckpts = tmp_path / cfg.relative_dir() / "checkpoints"
@@ -223,6 +226,7 @@ def test_a_damaged_history_of_a_finished_run_is_rewritten_from_its_checkpoint(tm
     assert path.read_text() == good and any("rewritten from checkpoint" in line for line in logs)
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.parametrize("hparams,message", [('{"dropout": 2}', "dropout must be in"), ("[1]", "JSON object")])
 def test_bad_hparam_values_are_refused_before_anything_is_written(tmp_path, cli_env, hparams, message):
     proc = run_cli(["wrn-16-4", "--preset", "smoke", "--hparams", hparams], tmp_path / "r", cli_env)

@@ -150,6 +150,7 @@ def test_finished_runs_are_skipped(tmp_path):
     assert (tmp_path / cfg.relative_dir() / "summary.json").read_text() == before
 
 
+@pytest.mark.backend_agnostic
 def test_restart_keeps_the_old_run_aside(tmp_path):
     cfg = config(budget="5steps")
     train(cfg, tmp_path)
@@ -261,6 +262,7 @@ def test_sigterm_checkpoints_and_the_run_resumes(tmp_path, cli_env):
     assert json.loads(next(tmp_path.glob("**/summary.json")).read_text())["status"] == "complete"
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.slow
 def test_two_workers_split_the_suite_without_doing_a_run_twice(tmp_path, cli_env):
     args = ["original", "resnet20", "--seeds", "2", "--preset", "smoke", "--budget", "8steps", "--quiet"]
@@ -292,6 +294,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, cli_in_process, args, messag
     assert code == 2 and len(lines) == 1 and message in lines[0], lines
 
 
+@pytest.mark.backend_agnostic
 def test_unwritable_results_folder_is_exit_2(tmp_path, cli_env):
     blocker = tmp_path / "file"
     blocker.write_text("")
