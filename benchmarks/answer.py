@@ -11,7 +11,9 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmarks import metrics
+from benchmarks.compare import welch_interval
 from benchmarks.report_style import budget_key, common_variant, short_label
+from benchmarks.report_warnings import truthy
 from benchmarks.results import GROUP, rows
 
 SETTING = [k for k in GROUP if k != "budget"]  # what must be equal for budgets to be compared
@@ -35,7 +37,7 @@ def section(runs: pd.DataFrame) -> str:
         common = common_variant(group["variant"].dropna())
         if common:
             lines.append(f"Every row ran with `{common}` (not the canonical settings).\n")
-        if group["synthetic"].map(lambda v: v is True).any():
+        if truthy(group["synthetic"]).any():
             lines.append("> **SYNTHETIC DATA**: the embedded synthetic dataset; this shows how the report reads, "
                          "not which architecture wins on CIFAR.\n")
     lines.append("At each budget, the row with the best mean test top-1 over complete seeds, its lead over the "
@@ -60,8 +62,6 @@ def what_to_train(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per budget of one setting, budgets in order (kind, then amount): the winner, its mean
     test top-1 and complete seeds, the runner-up, the margin (winner - runner-up) and its 95% Welch
     interval (NaN when a side has fewer than two seeds), and whether the interval excludes zero."""
-    from benchmarks.compare import welch_interval  # compare imports report, which imports this module
-
     out, common = [], common_variant(runs["variant"].dropna())
     for budget in sorted(runs["budget"].dropna().unique(), key=budget_key):
         ranked = sorted(_candidates(runs[runs["budget"] == budget], common), key=lambda c: c[0], reverse=True)

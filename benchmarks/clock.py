@@ -33,7 +33,6 @@ class BudgetClock:
         self.batch_size, self.flops_per_image = batch_size, flops_per_image
         self.total = budget.total_steps(steps_per_epoch, batch_size, flops_per_image)  # None: on the clock
         self.counters = counters
-        self.lr_set: float | None = None  # a time budget's lr as last given to the optimizer (None: not yet)
         self._first_of_segment = True
 
     def charge(self, seconds: float) -> None:
@@ -58,14 +57,14 @@ class BudgetClock:
     def lr(self) -> float:
         return learning_rate(self.recipe, self.peak_lr, self.progress)
 
-    def lr_due(self) -> float | None:
+    def lr_due(self, last: float | None) -> float | None:
         """A time budget's lr to give the optimizer now, or None while it has moved by less than
-        LR_STEP of its peak since `lr_set`: on JAX each change costs a sync of the device state, so
-        it happens a few hundred times a run, not every step. (Step-like budgets compute the lr in
-        the step: models.BudgetSchedule.)"""
+        LR_STEP of its peak since `last` (the lr last given; None: none yet): on JAX each change
+        costs a sync of the device state, so it happens a few hundred times a run, not every step.
+        (Step-like budgets compute the lr in the step: models.BudgetSchedule.)"""
         lr = self.lr()
-        moved = self.lr_set is None or abs(lr - self.lr_set) >= LR_STEP * self.peak_lr or lr == 0.0
-        return lr if moved and lr != self.lr_set else None
+        moved = last is None or abs(lr - last) >= LR_STEP * self.peak_lr or lr == 0.0
+        return lr if moved and lr != last else None
 
     def eta(self) -> float:
         """Training seconds left at the pace so far (nan before the first step)."""

@@ -88,7 +88,7 @@ class StepControl(keras.callbacks.Callback):
         self.restore_rng = None if restore_metrics is None else restore_metrics.get("rng/global")
         self.first_step = run.state.step  # global step before this `fit` call's first batch
         self.diverged: dict[str, Any] | None = None
-        run.clock.lr_set = None  # every `fit` call starts by giving the optimizer the clock's lr, resumed or not
+        self.lr_set: float | None = None  # a time budget's lr as last given; each `fit` call starts afresh
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -122,9 +122,9 @@ class StepControl(keras.callbacks.Callback):
         if run.checkpointer.due(run.config.checkpoint_every_minutes):
             run.save_checkpoint()
         run.claim.heartbeat()
-        if run.clock.total is None and (lr := run.clock.lr_due()) is not None:  # a time budget
+        if run.clock.total is None and (lr := run.clock.lr_due(self.lr_set)) is not None:  # a time budget
             models.sync(self.model)  # on JAX an lr assigned inside `fit` is ignored without a sync
-            self.model.optimizer.learning_rate = run.clock.lr_set = lr
+            self.model.optimizer.learning_rate = self.lr_set = lr
         self.last = time.perf_counter()
 
     def _charge(self) -> None:

@@ -54,8 +54,8 @@ def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int],
     if all_ and chosen.post_baseline and the_recipe.name != "post" and "original" in names:
         configs += [post_baseline(c) for c in configs if c.arch == "original"]
     configs = [tuned(c, results_dir, tuned_file) if c.arch.endswith("-tuned") else c for c in configs]
-    for config in configs:
-        check_hparams(config.model_name, config.hparams)
+    for arch, hparams in dict.fromkeys((c.model_name, c.hparams) for c in configs):  # each distinct pair once
+        check_hparams(arch, hparams)
     return configs, (chosen.note if all_ else "")
 
 

@@ -112,7 +112,7 @@ def gap_plot(table: pd.DataFrame, title: str, runs: pd.DataFrame | None = None):
     fig, ax = plt.subplots(figsize=(9.5, 1.6 + 0.55 * len(keyed)), layout="constrained")
     for i, (key, r) in enumerate(keyed):
         gap = 100 * r["gap"].iloc[0]
-        seeds = 100 * _row_runs(runs, key)["gap"].dropna() if runs is not None else pd.Series(dtype=float)
+        seeds = 100 * style.row_of(runs, key)["gap"].dropna() if runs is not None else pd.Series(dtype=float)
         ax.barh(i, gap, color=style.row_color(*key[:2]), height=0.6)
         ax.scatter(seeds, np.full(len(seeds), i), color=style.INK, s=12, zorder=3)
         end = max([gap, *seeds]) if gap >= 0 else min([gap, *seeds])  # the number beyond bar and dots
@@ -161,7 +161,3 @@ def _size_legend(ax, params: pd.Series) -> list:
     area = _areas(known)
     picks = sorted({known.idxmin(), known.idxmax()}, key=lambda i: known[i])
     return [ax.scatter([], [], s=area[i], color="#999999", label=format_count(known[i])) for i in picks]
-
-
-def _row_runs(runs: pd.DataFrame, key: tuple) -> pd.DataFrame:
-    return runs[(runs["arch"] == key[0]) & (runs["recipe"] == key[1]) & (runs["variant"].fillna("") == key[2])]

@@ -144,12 +144,16 @@ def _parts(variant: str | None) -> list[str]:
     return [p for p in (variant or "").split(", ") if p]
 
 
+def row_of(frame: pd.DataFrame, key: tuple) -> pd.DataFrame:
+    """The rows of `frame` that belong to report row `key` (arch, recipe, variant)."""
+    return frame[(frame["arch"] == key[0]) & (frame["recipe"] == key[1]) & (frame["variant"].fillna("") == key[2])]
+
+
 def label(key: tuple, sizes: pd.DataFrame | None = None, common: str = "") -> str:
     """'resnet20 · 0.27M params, 41 MMACs': the row's name (wrapped: a variant can be long) and size."""
     text = textwrap.fill(short_label(*key, common), 40)
     if sizes is not None and not sizes.empty:
-        same = sizes[(sizes["arch"] == key[0]) & (sizes["recipe"] == key[1])
-                     & (sizes["variant"].fillna("") == key[2])] if "recipe" in sizes else sizes[sizes["arch"] == key[0]]
+        same = row_of(sizes, key) if "recipe" in sizes else sizes[sizes["arch"] == key[0]]
         size = size_text(same)
         text += f" · {size}" if size else ""
     return text

@@ -45,7 +45,7 @@ class Run:
         self.state = State()
         self.checkpointer = checkpoint.Checkpointer(self.folder / "checkpoints", chief=chief, log=log)
         self.evaluator = Evaluator(self)
-        self.model = self.clock = None
+        self.model = self.clock = self.control = None  # control: the current (or last) `fit` call's callback
         self.host_feed = not backends.fits_on_device(splits.pixels().nbytes)  # data stays in host memory
         self.feeder = feed.Feeder(splits, config.data.batch_size, backends.process_share(), host=self.host_feed)
         self._pending_metrics: dict[str, np.ndarray] | None = None  # a half epoch's metric sums
@@ -105,7 +105,8 @@ class Run:
     def train_epoch(self) -> None:
         """One `fit` call: the rest of the current epoch, or up to the end of the budget."""
         state = self.state
-        control, self._pending_metrics = StepControl(self, restore_metrics=self._pending_metrics), None
+        control = self.control = StepControl(self, restore_metrics=self._pending_metrics)
+        self._pending_metrics = None
         started_step, started_seconds = state.step, state.train_seconds
         try:
             self.model.fit(**self.feeder.train(state.epoch, skip_batches=state.step_in_epoch), epochs=state.epoch + 1,
