@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from typing import Any
 
 from benchmarks import datasets
@@ -42,8 +43,8 @@ def _non_negative_int(field: str, value: Any) -> None:
 # ---------------------------------------------------------------------------------------- data
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "cifar100"  # cifar100 | cifar10 | synthetic
-    data_dir: str | None = None  # archives or tfds data; None: $TFDS_DATA_DIR, ~/.keras/datasets
+    dataset: str = "cifar100"  # cifar100 | cifar10 | synthetic | folder (a user's own image folders)
+    data_dir: str | None = None  # archives, image folders or tfds data; None: $TFDS_DATA_DIR, ~/.keras/datasets
     labels: str = "fine"  # fine (100 classes) | coarse (20 superclasses); cifar100 only
     val_size: int = 5000  # images held out of train, stratified, for model selection; 0: none
     select_on: str = "val"  # val | test ("test" only with val_size 0: the blog post's protocol)
@@ -70,6 +71,8 @@ class DataConfig:
         if self.labels not in label_sets:
             has = [d for d, spec in datasets.DATASETS.items() if self.labels in spec.label_sets]
             raise ConfigError(f"--labels {self.labels} exists only for {', '.join(has)}, not {self.dataset}")
+        if self.dataset == "folder" and not self.data_dir:
+            raise ConfigError("--dataset folder needs --data-dir: a folder holding train/<class>/ and test/<class>/")
         if self.select_on == "val" and self.val_size == 0:
             raise ConfigError("--val-split 0 leaves nothing to select on: add --select-on test "
                               "(the blog post's protocol, flagged in results) or keep a val split")
@@ -78,7 +81,11 @@ class DataConfig:
 
     @property
     def name(self) -> str:
-        """The dataset as it appears in results paths: cifar100, cifar100-coarse, synthetic."""
+        """The dataset as it appears in results paths: cifar100, cifar100-coarse, synthetic, and
+        folder-<folder name> for a user's own images (never mistaken for a named dataset)."""
+        if self.dataset == "folder":
+            folder = os.path.basename(os.path.normpath(self.data_dir or "")) or "data"
+            return "folder-" + re.sub(r"[^A-Za-z0-9._-]", "_", folder)[:64]
         return f"{self.dataset}-coarse" if self.labels == "coarse" else self.dataset
 
 
@@ -265,6 +272,10 @@ PRESETS = {
         "60 s per run: GPU checks without the dataset",
         DataConfig(dataset="synthetic", synthetic_train=50_000, synthetic_test=10_000, synthetic_classes=100),
         DEFAULT_SUITE, "60s", "paper", post_baseline=False),
+    "reference": Preset(
+        "reference", "the shipped answer (results/reference/): CIFAR-100, the default suite that fits a 2-core "
+        "machine, FLOP budgets (the same compute on any hardware)",
+        DataConfig(), ("original", "vgg16", "resnet20", "wrn-16-4"), "1e13flops,3e13flops", "paper"),
     "quick": Preset("quick", "CIFAR-100, 15 minutes of training per run",
                     DataConfig(), DEFAULT_SUITE, "15m", "paper"),
     "paper": Preset("paper", "CIFAR-100, the papers' 200-epoch recipe",

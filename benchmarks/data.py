@@ -17,11 +17,12 @@ import hashlib
 import os
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks import archives, compat, datasets, feed, synthetic
+from benchmarks import archives, compat, datasets, feed, folders, synthetic
 from benchmarks.config import ConfigError, DataConfig
 
 os.environ.setdefault("NO_GCE_CHECK", "true")  # TF's GCS client probes the GCE metadata server
@@ -34,8 +35,8 @@ class DataUnavailableError(ConfigError):
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-    name: str  # cifar100, cifar100-coarse, cifar10, synthetic
-    source: str  # tfds | archive | synthetic
+    name: str  # cifar100, cifar100-coarse, cifar10, synthetic, folder-<folder name>
+    source: str  # tfds | archive | folder | synthetic
     synthetic: bool
     num_classes: int
     class_names: tuple[str, ...]
@@ -43,9 +44,13 @@ class DatasetInfo:
     mean: tuple[float, float, float]  # per channel, of the train split, in [0, 1]
     std: tuple[float, float, float]
     test_used_for_selection: bool
-    location: str | None = None  # archive or tfds folder
+    location: str | None = None  # archive, image folder or tfds folder
     sha256: str | None = None
     sha256_ok: bool | None = None
+    content_digest: str | None = None  # blake2b-128 of the decoded pixels and labels, canonical order
+    digest_ok: bool | None = None  # the content is the published dataset's (None: no published digest)
+    stats_ok: bool | None = None  # per-channel mean/std match the published ones (None: none published)
+    cache: str | None = None  # image folders: the decode cache, and whether it was used
     warnings: tuple[str, ...] = ()
     targets: tuple[float, ...] = ()  # val top-1 targets for time_to_target (the dataset spec's)
 
@@ -64,8 +69,9 @@ def _raw_request(config: DataConfig) -> DataConfig:
 def check_available(config: DataConfig) -> str:
     """Load (and cache) the raw data now, so a missing or corrupt dataset fails before any run,
     and check that `config`'s split and batch fit it. Returns the data's digest for the run's
-    identity: '' for the published data (tfds, an archive matching the published sha256, the
-    embedded synthetic set), else a content hash, so runs on other data never share a folder."""
+    identity: '' for the published data (tfds, an archive matching the published sha256, any copy
+    whose decoded content is the published one, the embedded synthetic set), else a content hash,
+    so runs on other data never share a folder."""
     raw, provenance = _load_arrays(_raw_request(config))
     _check_sizes(config, len(raw["y_train"]))
     return provenance.get("digest", "")
@@ -82,11 +88,26 @@ def num_classes(config: DataConfig) -> int:
     return len(raw["names"])
 
 
-def _content_digest(arrays: dict[str, Any]) -> str:
+def image_shape(config: DataConfig) -> tuple[int, int, int]:
+    raw, _ = _load_arrays(_raw_request(config))
+    return tuple(raw["x_train"].shape[1:])
+
+
+def content_digest(arrays: dict[str, Any]) -> str:
+    """blake2b-128 of the pixels and labels, in canonical order for the real datasets."""
     digest = hashlib.blake2b(digest_size=16)
     for key in ("x_train", "y_train", "x_test", "y_test"):
         digest.update(np.ascontiguousarray(arrays[key]).tobytes())
     return digest.hexdigest()
+
+
+def canonical_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The order every copy of a dataset is held in, whatever its source: by label, then by a
+    hash of the pixels. The archives, tfds and image folders list the same images in different
+    orders; sorted this way, the same images give the same arrays, so the split, the data order
+    and the digest of a run do not depend on where its data came from."""
+    keys = b"".join(hashlib.blake2b(image.tobytes(), digest_size=8).digest() for image in x)
+    return np.lexsort((np.frombuffer(keys, ">u8"), y))
 
 
 @functools.lru_cache(maxsize=2)
@@ -98,30 +119,75 @@ def _load_arrays(config: DataConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         names = tuple(f"class_{i:03d}" for i in range(config.synthetic_classes))
         return dict(x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te, names=names), \
             dict(source="synthetic")
-    found = archives.find(config.dataset, config.data_dir)
-    if found is not None:
-        return _from_archive(found, config)
-    prepared = _tfds_builder(config, download=False)
-    if prepared is not None:
-        return _from_tfds(prepared, config)
-    return _from_tfds(_tfds_builder(config, download=True), config)
+    spec = datasets.DATASETS[config.dataset]
+    if config.dataset == "folder" or folders.is_image_tree(config.data_dir):
+        raw, provenance = _from_folder(config, spec)
+    elif (found := archives.find(config.dataset, config.data_dir)) is not None:
+        raw, provenance = _from_archive(found)
+    elif (prepared := _tfds_builder(config, download=False)) is not None:
+        raw, provenance = _from_tfds(prepared)
+    else:
+        raw, provenance = _from_tfds(_tfds_builder(config, download=True))
+    return _published_check(raw, provenance, spec, config.labels)
 
 
-def _from_archive(path, config: DataConfig):
+def _published_check(raw: dict, provenance: dict, spec: datasets.DatasetSpec, labels: str):
+    """Canonical order, the content digest and the statistics check; then the label set asked for."""
+    for split in ("train", "test"):
+        order = canonical_order(raw[f"x_{split}"], raw[f"y_{split}"])
+        for key in (f"x_{split}", f"y_{split}", f"coarse_{split}"):
+            if raw.get(key) is not None:
+                raw[key] = raw[key][order]
+    digest = content_digest(raw)
+    digest_ok = digest == spec.content_digest if spec.content_digest else None
+    stats_ok, warnings = None, list(provenance.get("warnings", ()))
+    if spec.channel_stats is not None:
+        mean, std = channel_stats(raw["x_train"])
+        stats_ok = bool(np.allclose(mean, spec.channel_stats[0], atol=STATS_TOLERANCE)
+                        and np.allclose(std, spec.channel_stats[1], atol=STATS_TOLERANCE))
+        if not stats_ok:
+            warnings.append(f"the training images' per-channel mean {_fmt(mean)} and std {_fmt(std)} differ from "
+                            f"the published {_fmt(spec.channel_stats[0])} and {_fmt(spec.channel_stats[1])}: "
+                            f"a damaged or different copy of {spec.name}; results are kept but flagged")
+    published = provenance.get("sha256_ok") is True or provenance["source"] == "tfds" or digest_ok is True
+    provenance.update(content_digest=digest, digest_ok=digest_ok, stats_ok=stats_ok, warnings=tuple(warnings),
+                      digest="" if published else digest[:16])
+    if labels == "coarse":
+        raw.update(y_train=raw["coarse_train"], y_test=raw["coarse_test"], names=raw["coarse_names"])
+    arrays = {k: raw[k] for k in ("x_train", "y_train", "x_test", "y_test", "names")}
+    return arrays, provenance
+
+
+STATS_TOLERANCE = 5e-4  # the published figures have 4 decimals; a few damaged images move the 4th
+
+
+def _fmt(values) -> str:
+    return "(" + ", ".join(f"{v:.4f}" for v in values) + ")"
+
+
+def _from_folder(config: DataConfig, spec: datasets.DatasetSpec):
+    if not folders.is_image_tree(config.data_dir):
+        raise DataUnavailableError(f"--dataset folder needs --data-dir holding train/<class>/ and test/<class>/ "
+                                   f"image folders; {config.data_dir or 'no --data-dir'} does not")
+    raw, provenance = folders.read(Path(config.data_dir), spec)
+    if spec.coarse_of:
+        coarse_names = spec.coarse_classes
+        index = np.array([coarse_names.index(spec.coarse_of[name]) for name in raw["names"]], np.int64)
+        raw.update(coarse_train=index[raw["y_train"]], coarse_test=index[raw["y_test"]], coarse_names=coarse_names)
+    return raw, provenance
+
+
+def _from_archive(path):
     data = archives.read(path)
-    coarse = config.labels == "coarse"
-    arrays = dict(x_train=data.x_train, x_test=data.x_test,
-                  y_train=data.coarse_train if coarse else data.y_train,
-                  y_test=data.coarse_test if coarse else data.y_test,
-                  names=tuple(data.coarse_names if coarse else data.fine_names))
+    arrays = dict(x_train=data.x_train, x_test=data.x_test, y_train=data.y_train, y_test=data.y_test,
+                  names=tuple(data.fine_names), coarse_train=data.coarse_train, coarse_test=data.coarse_test,
+                  coarse_names=tuple(data.coarse_names or ()))
     warnings = ()
     if data.sha256_ok is False:
         warnings = (f"{path.name} does not match the published sha256 (got {data.sha256}); "
                     f"a repacked copy? results are kept but flagged",)
-    # An extracted folder cannot be checked against the published sha256: its content is the identity.
-    digest = "" if data.sha256_ok else (data.sha256 or _content_digest(arrays))[:16]
     return arrays, dict(source="archive", location=str(path), sha256=data.sha256,
-                        sha256_ok=data.sha256_ok, warnings=warnings, digest=digest)
+                        sha256_ok=data.sha256_ok, warnings=warnings)
 
 
 def _tfds_builder(config: DataConfig, download: bool):
@@ -145,17 +211,21 @@ def _tfds_builder(config: DataConfig, download: bool):
     return builder
 
 
-def _from_tfds(builder, config: DataConfig):
+def _from_tfds(builder):
     import tensorflow_datasets as tfds
 
-    key = "coarse_label" if config.labels == "coarse" else "label"
+    features = builder.info.features
+    keys = {"y": "label", **({"coarse": "coarse_label"} if "coarse_label" in features else {})}
     arrays = {}
     for split in ("train", "test"):
         # Decoded once, in 10k-image batches (batch_size=-1 breaks on generator-backed datasets).
         batches = list(tfds.as_numpy(builder.as_dataset(split=split).batch(10_000)))
         arrays[f"x_{split}"] = np.concatenate([b["image"] for b in batches])
-        arrays[f"y_{split}"] = np.concatenate([b[key] for b in batches]).astype(np.int64)
-    arrays["names"] = tuple(builder.info.features[key].names)
+        for prefix, key in keys.items():
+            arrays[f"{prefix}_{split}"] = np.concatenate([b[key] for b in batches]).astype(np.int64)
+    arrays["names"] = tuple(features["label"].names)
+    if "coarse" in keys:
+        arrays["coarse_names"] = tuple(features["coarse_label"].names)
     return arrays, dict(source="tfds", location=str(builder.data_dir))
 
 
@@ -287,7 +357,7 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[tuple[float, .
 
 # --------------------------------------------------------------------------------- the entry
 def load_splits(config: DataConfig) -> Splits:
-    """Load `config.dataset`, carve val and the train-eval subset, and return the pipelines."""
+    """Load `config.dataset`, carve val and the train-eval subset: the `Splits` every command feeds from."""
     raw, provenance = _load_arrays(_raw_request(config))
     n_train = len(raw["y_train"])
     _check_sizes(config, n_train)
@@ -311,5 +381,8 @@ def load_splits(config: DataConfig) -> Splits:
         test_used_for_selection=config.select_on == "test",
         location=provenance.get("location"), sha256=provenance.get("sha256"),
         sha256_ok=provenance.get("sha256_ok"), warnings=tuple(provenance.get("warnings", ())),
+        content_digest=provenance.get("content_digest"), digest_ok=provenance.get("digest_ok"),
+        stats_ok=provenance.get("stats_ok"),
+        cache=f"{provenance['cache_note']}: {provenance['cache']}" if provenance.get("cache") else None,
         targets=datasets.DATASETS[config.dataset].targets)
     return Splits(config, arrays, info, train_eval_rows=subset)

@@ -114,16 +114,18 @@ def prepare(configs: list[RunConfig]) -> list[RunConfig]:
 def flops_per_image(config: RunConfig) -> float:
     """Training FLOPs per image of `config`'s model (built once, to count its MACs)."""
     from benchmarks.budget import train_flops_per_image
-    from benchmarks.data import num_classes
+    from benchmarks.data import image_shape, num_classes
 
-    return _flops(config.model_name, config.hparams, num_classes(config.data), train_flops_per_image)
+    return _flops(config.model_name, config.hparams, num_classes(config.data), image_shape(config.data),
+                  train_flops_per_image)
 
 
 @functools.lru_cache(maxsize=None)
-def _flops(arch, hparams, classes, per_image) -> float:
+def _flops(arch, hparams, classes, shape, per_image) -> float:
     import architectures
 
-    return per_image(architectures.macs(architectures.build(arch, num_classes=classes, **dict(hparams))))
+    model = architectures.build(arch, num_classes=classes, input_shape=shape, **dict(hparams))
+    return per_image(architectures.macs(model))
 
 
 FINISHED = ("complete", "diverged")  # re-running the same command does not train these again
