@@ -40,7 +40,7 @@ def build_vgg(num_classes: int = 100, input_shape=(32, 32, 3), *, depth: int = 1
     x, stage, block = inputs, 1, 1
     for item in CONFIGS[depth]:
         if item == "M":
-            x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
+            x = layers.MaxPooling2D(2, padding="same", name=f"stage{stage}_pool")(x)  # "same": any image size
             stage, block = stage + 1, 1
             continue
         prefix = f"stage{stage}_block{block}"

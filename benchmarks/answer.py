@@ -160,3 +160,20 @@ def sweep_table(done: pd.DataFrame) -> pd.DataFrame:
             cells.setdefault(label, {})[budget] = f"**{text}**" if values.mean() == best else text
     table = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=budgets).fillna("-")
     return table.rename(columns=lambda b: f"{b} test top-1 %").rename_axis("architecture").reset_index()
+
+
+# ---------------------------------------------------------------------------------- the README
+def readme_block(runs: pd.DataFrame) -> str:
+    """What README shows of a results folder: the 'What to train' section (its setting headings one
+    level down, below README's own) and every row's test top-1 at every budget, with n."""
+    import re
+
+    from benchmarks.report_tables import page_tables
+
+    body = section(runs).removeprefix("## What to train\n").strip()
+    lines = [re.sub(r"^### ", "#### ", body, flags=re.M)]
+    done = runs[runs["status"] == "complete"].dropna(subset=["test_top1"])
+    if not done.empty:
+        lines.append("Every row at every budget (test top-1 %, mean ± std over complete seeds, n):\n\n"
+                     + page_tables(sweep_table(done), left=("architecture",)))
+    return "\n\n".join(lines) + "\n"

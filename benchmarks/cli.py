@@ -36,7 +36,8 @@ def _run(sub):
     seeds.add_argument("--seeds", type=int, help="run seeds 0..N-1")
     seeds.add_argument("--seed", type=int, help="run this one seed (default 0)")
     p.add_argument("--dataset", choices=DATASETS)
-    p.add_argument("--data-dir", help="folder with the CIFAR archives or tfds data")
+    p.add_argument("--data-dir", help="folder with the dataset: CIFAR archives, image folders "
+                                      "(train/<class>/, test/<class>/) or tfds data")
     p.add_argument("--labels", choices=("fine", "coarse"), help="cifar100: fine (100) or coarse (20)")
     p.add_argument("--val-split", dest="val_size", type=int, help="held-out training images (default 5000)")
     p.add_argument("--select-on", choices=("val", "test"), help="test: the post's protocol (flagged)")
@@ -113,7 +114,9 @@ def _speed(sub):
     p.add_argument("--warmup", type=int, default=3, help="untimed steps (compile time reported apart)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--budget", help="e.g. 30m: how many epochs each architecture would get")
-    p.add_argument("--train-images", type=int, default=45_000, help="images per epoch for --budget")
+    p.add_argument("--dataset", choices=DATASETS, help="train on this dataset's training split (default: random "
+                                                        "pixels of CIFAR-100's size)")
+    p.add_argument("--data-dir", help="folder with the dataset: archives, image folders or tfds data")
     p.add_argument("--peak-tflops", type=float, help="the device's peak, if not in the built-in table")
     p.add_argument("--json", help="also write the results as JSON to this file ('-': stdout only)")
     _backend_flag(p)
@@ -165,6 +168,7 @@ def cmd_run(args) -> int:
                           "would each read their own clock and stop at different steps")
     if args.shard:
         configs = suite.shard(configs, *suite.parse_shard(args.shard))
+    configs = suite.prepare(configs)  # the data and every model checked before anything is written
     results_dir = Path(args.results_dir)
     _check_writable(results_dir)
     if note and not args.quiet:
@@ -266,7 +270,7 @@ def cmd_speed(args) -> int:
     if not args.archs and not args.all:
         raise ConfigError("name at least one architecture, or --all for the default suite")
     for name, value in (("--batch-size", args.batch_size), ("--steps", args.steps), ("--repeats", args.repeats),
-                        ("--warmup", args.warmup), ("--train-images", args.train_images)):
+                        ("--warmup", args.warmup)):
         if value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
     if args.budget:
@@ -274,7 +278,7 @@ def cmd_speed(args) -> int:
     archs = list(DEFAULT_SUITE) if args.all else [plan.check_arch(a) for a in args.archs]
     config = speed.SpeedConfig(batch_size=args.batch_size, precision=args.precision, jit=args.jit,
                                steps=args.steps, warmup=args.warmup, repeats=args.repeats, budget=args.budget,
-                               train_images=args.train_images, peak_tflops=args.peak_tflops)
+                               peak_tflops=args.peak_tflops, dataset=args.dataset, data_dir=args.data_dir)
     quiet = args.json == "-"
     report = speed.run(archs, config, log=(lambda *_: None) if quiet else print)
     if quiet:

@@ -54,7 +54,7 @@ class DatasetSpec:
     # Per-channel mean and std in [0, 1] of the published training split: tells a real copy from a
     # damaged or different one where no archive checksum exists (image folders, extracted folders).
     channel_stats: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
-    # blake2b-128 of the decoded published data in canonical order (`data.content_digest`): any source
+    # blake2b-128 of the decoded published data in canonical order (`sources.content_digest`): any source
     # (archive, tfds, image folder) holding exactly these images and labels is the published dataset.
     content_digest: str = ""
 

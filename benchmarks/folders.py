@@ -37,11 +37,11 @@ class FolderError(ConfigError):
 
 
 def is_image_tree(root: Path | str | None) -> bool:
-    """A folder holding `train/` and `test/` with class subfolders (the layout, not yet checked)."""
+    """A folder holding `train/` or `test/`: meant as image folders (the layout is checked by `listing`)."""
     if root is None:
         return False
     root = Path(root)
-    return all((root / split).is_dir() for split in SPLITS)
+    return any((root / split).is_dir() for split in SPLITS)  # a missing one is named by `listing`
 
 
 def cache_dir() -> Path:
@@ -73,8 +73,8 @@ def listing(root: Path, spec: DatasetSpec) -> tuple[tuple[str, ...], dict[str, l
         if expected and len(files[split]) != expected:
             raise FolderError(f"{root / split} holds {len(files[split]):,} images; {spec.name}'s {split} split has "
                               f"{expected:,} (a partial copy?)")
-        empty = [c for c in names if not any(True for _ in _images(root / split / c))]
-        if empty:
+        empty = [c for c in names if not any(label[c] == i for i, _ in files[split])]
+        if empty and not spec.classes:  # a named dataset's split is held to its count instead
             raise FolderError(f"{root / split}: no PNG or JPEG images in {', '.join(empty[:5])}")
     return names, files
 
@@ -117,12 +117,12 @@ def read(root: Path, spec: DatasetSpec, progress: bool = True) -> tuple[dict, di
     cache = cache_dir() / f"{key}.npz"
     arrays, note = _from_cache(cache, names)
     if arrays is None:
-        arrays = {"names": names}
-        for split in SPLITS:
-            labels = np.array([label for label, _ in files[split]], dtype=np.int64)
-            arrays[f"x_{split}"] = _decode(root / split, files[split], blobs[split], spec, split, progress)
-            arrays[f"y_{split}"] = labels
-        note = _to_cache(cache, arrays)
+        arrays, shape = {"names": names}, spec.image_shape
+        for split in SPLITS:  # test images must have the train images' shape
+            arrays[f"x_{split}"] = _decode(root / split, files[split], blobs[split], spec, shape, progress)
+            arrays[f"y_{split}"] = np.array([label for label, _ in files[split]], dtype=np.int64)
+            shape = arrays[f"x_{split}"].shape[1:]
+        note = _to_cache(cache, arrays) or note
     provenance = dict(source="folder", location=str(root.resolve()), cache=str(cache), cache_note=note,
                       read_seconds=round(time.perf_counter() - started, 2))
     return arrays, provenance
@@ -138,10 +138,9 @@ def _key(names, files, blobs, root: Path) -> str:
     return digest.hexdigest()
 
 
-def _decode(folder: Path, files, blobs, spec: DatasetSpec, split: str, progress: bool) -> np.ndarray:
+def _decode(folder: Path, files, blobs, spec: DatasetSpec, shape, progress: bool) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
-    shape = spec.image_shape
     out = None
     bar = _Progress(f"decoding {folder}", len(blobs), enabled=progress)
     for i, ((_, path), blob) in enumerate(zip(files, blobs)):
@@ -177,7 +176,8 @@ class _Progress:
 
     def update(self, done: int) -> None:
         now = time.perf_counter()
-        if not self.enabled or done == self.shown or (now - self.last < self.every and done < self.total):
+        if not self.enabled or done == self.shown or (now - self.last < self.every and self.shown < 0) or \
+                (now - self.last < self.every and done < self.total):
             return
         self.last, self.shown = now, done
         eta = (now - self.started) / done * (self.total - done)
@@ -185,7 +185,7 @@ class _Progress:
         print(("\r" if self.tty else "") + line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        if self.enabled:
+        if self.enabled and self.shown >= 0:  # a decode too short to show progress stays silent
             self.update(self.total)
             if self.tty:
                 print(file=sys.stderr, flush=True)
@@ -215,7 +215,7 @@ def _from_cache(path: Path, names: tuple[str, ...]) -> tuple[dict | None, str]:
     return {**arrays, "names": names}, "cache"
 
 
-def _to_cache(path: Path, arrays: dict) -> str:
+def _to_cache(path: Path, arrays: dict) -> str | None:
     fields = dict(names=np.array(arrays["names"]), digest=np.array(arrays_digest(arrays)),
                   **{k: arrays[k] for k in ("x_train", "y_train", "x_test", "y_test")})
     try:
@@ -224,4 +224,4 @@ def _to_cache(path: Path, arrays: dict) -> str:
         print(f"warning: cannot write the decode cache {path} ({error.strerror or error}); "
               f"the images will be decoded again next time", file=sys.stderr)
         return "decoded (not cached)"
-    return "decoded"
+    return None

@@ -18,7 +18,7 @@ from benchmarks.report_figures import frontier, gap_plot, learning_curves, param
 from benchmarks.report_style import POST, REFERENCE_ARCH, common_variant, reference, save_png, short_label
 from benchmarks.report_sweep import budget_sweep, sweep_kinds
 from benchmarks.report_tables import format_table, main_table, page_tables
-from benchmarks.report_warnings import fairness_warnings, truthy, warn_stderr
+from benchmarks.report_warnings import data_check, fairness_warnings, truthy, warn_stderr
 from benchmarks.results import GROUP, groups, load, rows
 from benchmarks.storage import atomic_write
 from benchmarks.units import format_duration
@@ -96,7 +96,9 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
         head.append("> **SYNTHETIC DATA**: these numbers come from the embedded synthetic dataset and say "
                     "nothing about CIFAR. They only show that the pipeline works.\n")
     seeds = [g["seed"].nunique() for _, g in rows(runs)]
-    head.append(f"What was compared: dataset **{key['dataset']}**, budget **{key['budget']}** per run, "
+    check = data_check(runs)
+    head.append(f"What was compared: dataset **{key['dataset']}**{f' ({check})' if check else ''}, "
+                f"budget **{key['budget']}** per run, "
                 f"recipes {', '.join(sorted(runs['recipe'].dropna().unique()))}, device {key['device']}, "
                 f"precision {key['precision']}, Keras backend {key['backend']}, seeds per row {min(seeds)}-{max(seeds)}, "
                 f"versions: {_versions(runs)}.\n")

@@ -58,6 +58,17 @@ def reference(dataset: str) -> Reference | None:
     return POST["val_top1"], f"blog post: {POST['val_top1']:.0%}"
 
 
+POST_TRAIN_IMAGES = 50_000  # the post trained on all of CIFAR-100's training split (test as validation)
+
+
+def post_compute(mmacs: float) -> float:
+    """The blog post's training FLOPs by the same 6 x MACs rule as every budget here: its model's
+    MACs per image x 6 x 2,000 epochs x 50,000 images (about 2e16 for 33 MMACs)."""
+    from benchmarks.budget import TRAIN_FLOPS_PER_MAC
+
+    return mmacs * 1e6 * TRAIN_FLOPS_PER_MAC * POST["epochs"] * POST_TRAIN_IMAGES
+
+
 # ------------------------------------------------------------------------------------ colours
 # Indexed by the architecture's position in `architectures.names()` (registration order), so adding
 # a run never recolours another. Ordered so that the names most runs use (the default suite) get

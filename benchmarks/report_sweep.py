@@ -47,6 +47,8 @@ def budget_sweep(runs: pd.DataFrame, title: str, reference: style.Reference | No
         _budget_axis(ax, amount)
         ax.set(xlabel=f"{_KIND_AXIS[kind]} (log scale)", title=f"{title}: test top-1 by {_KIND_AXIS[kind]}")
         style.reference_line(ax, reference)
+        if kind == "flops" and reference is not None:
+            _post_star(ax, done, amount, highlight)
     axes[0][0].set_ylabel("test top-1 (%): mean, range over seeds, each seed")
     style.legend_right(fig, list(handles.values()))
     return fig
@@ -62,3 +64,19 @@ def _budget_axis(ax, amount: dict[str, float]) -> None:
     low, high = min(amount.values()), max(amount.values())
     ax.set_xlim(low / 1.3, high * 1.3)
 
+
+def _post_star(ax, done: pd.DataFrame, amount: dict[str, float], highlight: str | None) -> None:
+    """The blog post's own compute on the FLOP axis: its 52% as the star at 6 x MACs x 2,000 epochs
+    x 50,000 images, so a reader sees how far below the post's compute each row gets how far."""
+    mmacs = done.loc[done["arch"] == style.REFERENCE_ARCH, "mmacs"].dropna()
+    if mmacs.empty or highlight is None:
+        return
+    x, y = style.post_compute(float(mmacs.iloc[0])), 100 * style.POST["val_top1"]
+    ax.plot([x], [y], marker="*", markersize=16, color=style.row_color(style.REFERENCE_ARCH, "post"),
+            markeredgecolor=style.INK, linestyle="none", zorder=5)
+    ax.annotate(f"blog post: {y:.0f}% after {style.POST['epochs']:,} epochs\n= {x:.1e} FLOPs "
+                f"({x / max(amount.values()):,.0f}x the largest budget here)", xy=(x, y), xytext=(-8, -30),
+                textcoords="offset points", ha="right", va="top", fontsize=8, color=style.INK)
+    ticks = {**amount, f"{x:.0e} (post)": x}
+    ax.set_xticks(list(ticks.values()), list(ticks))
+    ax.set_xlim(min(amount.values()) / 1.3, x * 2)

@@ -55,7 +55,12 @@ def run_warnings(runs: pd.DataFrame) -> list[str]:
         else:
             warnings.append(f"{_who(r)} is {r['status']}{error}: run the same `python -m benchmarks run` "
                             f"command again to finish it.")
-    altered = runs[runs["sha256_ok"].map(lambda v: isinstance(v, (bool, np.bool_)) and not v)]
+    differ = runs[falsy(runs["stats_ok"])] if "stats_ok" in runs else runs.iloc[:0]
+    if len(differ):
+        warnings.append(f"The training images of {', '.join(_who(r) for _, r in differ.iterrows())} do not have the "
+                        f"published per-channel statistics: a damaged or different copy of the dataset, whose results "
+                        f"are not comparable with runs on the published data.")
+    altered = runs[falsy(runs["sha256_ok"])]
     for problem, g in altered.groupby(altered["data_warnings"].map(lambda w: w[0] if len(w) else ""), sort=True):
         warnings.append(f"The dataset archive of {', '.join(_who(r) for _, r in g.iterrows())} does not match "
                         f"the published sha256{f' ({problem})' if problem else ''}: their results are not "
@@ -73,3 +78,29 @@ def _who(r) -> str:
 
 def truthy(series: pd.Series) -> pd.Series:
     return series.map(lambda v: isinstance(v, (bool, np.bool_)) and bool(v))
+
+
+def falsy(series: pd.Series) -> pd.Series:
+    """A check that ran and failed (False), not one that did not run (None)."""
+    return series.map(lambda v: isinstance(v, (bool, np.bool_)) and not v)
+
+
+_SOURCES = {"folder": "image folders", "archive": "the original archive", "tfds": "tensorflow-datasets",
+            "synthetic": "generated"}
+
+
+def data_check(runs: pd.DataFrame) -> str:
+    """Where a group's data came from and what was checked, said beside the dataset: 'image folders;
+    the published images (content digest); per-channel statistics match the published ones'."""
+    said = []
+    for column, yes, no in (("data_source", None, None),
+                            ("digest_ok", "the published images (content digest)", "**not the published images**"),
+                            ("sha256_ok", "archive sha256 as published", "**archive sha256 differs from the published one**"),
+                            ("stats_ok", "per-channel statistics match the published ones",
+                             "**per-channel statistics differ from the published ones**")):
+        values = runs[column].dropna().unique() if column in runs else []
+        if column == "data_source":
+            said += [" / ".join(_SOURCES.get(str(v), str(v)) for v in sorted(values))] if len(values) else []
+        elif len(values):
+            said.append(no if any(not bool(v) for v in values) else yes)
+    return "; ".join(s for s in said if s)

@@ -41,7 +41,7 @@ SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "seed": ((int,), "fixes split, data order, augmentation, init"),
     "dataset": ((str,), "cifar100, cifar100-coarse, cifar10 or synthetic"),
     "synthetic": ((bool,), "true for the embedded synthetic dataset"),
-    "data_source": ((str,), "tfds | archive | synthetic"),
+    "data_source": ((str,), "tfds / archive / folder / synthetic"),
     "recipe": ((str,), "recipe name (paper, post)"),
     "budget": ((str,), "as given: 50epochs, 20000steps, 5e6images, 5pflop, 30m"),
     "budget_kind": ((str,), " | ".join(KINDS)),
@@ -58,7 +58,7 @@ SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "learning_rate": (_NUM, "peak learning rate after batch scaling"),
     "selected_on": ((str,), "val, or test under the post's protocol"),
     "test_used_for_selection": ((bool,), "true: the test figure is optimistic (post's protocol)"),
-    "data": ((dict,), "dataset metadata: sizes, mean/std, source, sha256 check, warnings"),
+    "data": ((dict,), "dataset metadata: sizes, mean/std, source, content digest, sha256 and statistics checks, warnings"),
     "config": ((dict,), "the full RunConfig"),
     "tuning": ((dict, type(None)), "a tuned variant's search: tuner, trials, compute_seconds, file"),
     "versions": ((dict,), "python, tensorflow, keras, numpy, archbench, git_revision"),
@@ -155,13 +155,12 @@ def run_folders(results_dir: Path) -> list[Path]:
 # ----------------------------------------------------------------------------------- loading
 # Run-level columns, in the order notebooks see them: who the run is, every metric of the metric
 # table, then its context. A comparison is only ever made inside one group: results of different
-# datasets, budgets, precisions or devices are never averaged. Inside a group, one row (of the
-# report; one side of `compare`) is one thing trained: the same architecture, recipe and variant
-# (builder options, data options, archive), over seeds.
+# datasets, budgets, precisions or devices are never averaged. Inside a group, one row (of the report;
+# one side of `compare`) is one thing trained: the same arch, recipe and variant, over seeds.
 _IDENTITY = ("arch", "family", "seed", "status", "diverged_at", "dataset", "synthetic", "recipe", "variant",
              "config_hash", "budget", "budget_kind", "precision", "backend", "device", "mixed_devices")
-_CONTEXT = ("test_used_for_selection", "sha256_ok", "data_warnings", "batch_size", "versions", "tuning", "error",
-            "updated", "folder")
+_CONTEXT = ("test_used_for_selection", "data_source", "sha256_ok", "digest_ok", "stats_ok", "data_warnings",
+            "batch_size", "versions", "tuning", "error", "updated", "folder")
 GROUP = ["dataset", "budget", "precision", "backend", "device"]
 ROW = ["arch", "recipe", "variant"]
 # Fields that older summaries lack, with the value that means "as before".
@@ -315,7 +314,8 @@ def _summary_row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
                versions=f"{record.get('backend', 'tensorflow')} {versions.get(record.get('backend', 'tensorflow'))}, "
                         f"Keras {versions.get('keras')}, "
                         f"archbench {versions.get('git_revision') or versions.get('archbench')}",
-               sha256_ok=data.get("sha256_ok"), data_warnings=list(data.get("warnings") or []))
+               sha256_ok=data.get("sha256_ok"), digest_ok=data.get("digest_ok"), stats_ok=data.get("stats_ok"),
+               data_warnings=list(data.get("warnings") or []))
     return row
 
 

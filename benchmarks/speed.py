@@ -21,6 +21,7 @@ import architectures
 from benchmarks import backends, feed, models
 from benchmarks.budget import TRAIN_FLOPS_PER_MAC, Budget, train_flops_per_image
 from benchmarks.config import RECIPES, DataConfig
+from benchmarks.datasets import DATASETS
 
 # Dense peak TFLOP/s per GPU (fp32, bf16/fp16 tensor cores), from the vendors' datasheets, no
 # sparsity; matched against the device name. Give another with --peak-tflops.
@@ -41,10 +42,40 @@ class SpeedConfig:
     steps: int = 20  # timed steps per repeat
     warmup: int = 3  # untimed steps first (tracing/compiling is timed separately)
     repeats: int = 3  # timed repeats; the median is reported, with min and max
-    num_classes: int = 100
     budget: str | None = None  # e.g. 30m: how many epochs each architecture gets
-    train_images: int = 45_000  # images per epoch for that plan (CIFAR train minus val)
     peak_tflops: float | None = None  # the device's peak, when it is not in PEAK_TFLOPS
+    # The device table a run holds: the training split of this dataset (val held out), read from
+    # data_dir; None: random pixels of CIFAR-100's training split's size, so no data is needed.
+    dataset: str | None = None
+    data_dir: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    """The images on the device while `speed` trains: as many as a real run holds."""
+    pixels: np.ndarray  # uint8 (N, H, W, C)
+    num_classes: int
+    source: str  # e.g. "cifar100 (folder)", "random pixels"
+
+    @property
+    def train_images(self) -> int:
+        """Images per epoch of a run on this pool: the split less the default val hold-out."""
+        val = DataConfig().val_size
+        return len(self.pixels) - val if len(self.pixels) > 2 * val else len(self.pixels)
+
+
+def pool(config: SpeedConfig) -> Pool:
+    """The training split of `config.dataset` (real pixels), or random pixels of CIFAR-100's size."""
+    if config.dataset is None:
+        spec = DATASETS["cifar100"]
+        n = spec.train_images
+        pixels = np.random.default_rng(0).integers(0, 256, (n, *spec.image_shape), dtype=np.uint8)
+        return Pool(pixels, spec.label_sets["fine"], "random pixels, CIFAR-100's training split size")
+    from benchmarks import data
+
+    splits = data.load_splits(DataConfig(dataset=config.dataset, data_dir=config.data_dir, train_eval_size=0,
+                                         val_size=0, select_on="test", batch_size=config.batch_size))
+    return Pool(splits.arrays["x_train"], splits.info.num_classes, f"{splits.info.name} ({splits.info.source})")
 
 
 def resolve(config: SpeedConfig) -> SpeedConfig:
@@ -73,32 +104,34 @@ def _timed(fn) -> float:
     return time.perf_counter() - started
 
 
-def _inputs(batch_size: int, steps: int, num_classes: int, pool: int, seed: int = 0):
-    """`steps` batches of plans over a pool of `pool` random images, augmented as in training."""
-    rows = np.resize(np.arange(pool), steps * batch_size)
-    plan = feed.epoch_plan(rows, seed, 0, batch_size, "standard", (32, 32))
+def _inputs(batch_size: int, steps: int, num_classes: int, images: Pool | int, seed: int = 0):
+    """`steps` batches of plans drawn from the whole pool (a random order over all its images, as
+    an epoch draws them), augmented as in training."""
+    size, shape = (images, (32, 32)) if isinstance(images, int) else (len(images.pixels), images.pixels.shape[1:3])
+    rows = np.random.default_rng([seed, 7]).permutation(size)
+    rows = np.resize(rows, steps * batch_size)
+    plan = feed.epoch_plan(rows, seed, 0, batch_size, "standard", shape)
     labels = np.random.default_rng(seed).integers(0, num_classes, len(plan["order"]))
     return feed.model_inputs(plan), labels
 
 
-def measure(arch: str, config: SpeedConfig) -> dict[str, Any]:
+def measure(arch: str, config: SpeedConfig, images: Pool | None = None) -> dict[str, Any]:
     """Training and inference images/s of one architecture (median over repeats), with the device
-    feed inside the step exactly as the runner trains it (pixels on the device, augmentation in
-    the step), so the figure is the model's, not the host's."""
+    feed inside the step exactly as the runner trains it (the whole training split on the device,
+    augmentation in the step), so the figure is the model's, not the host's."""
+    images = images or pool(config)
     keras.mixed_precision.set_global_policy(config.precision)
     keras.utils.set_random_seed(0)
-    pool = max(config.batch_size * 4, 1024)
-    pixels = np.random.default_rng(0).integers(0, 256, (pool, 32, 32, 3), dtype=np.uint8)
-    model = models.compile_model(arch, config.num_classes, RECIPES["paper"], pixels=pixels, mean=(0.5,) * 3,
+    model = models.compile_model(arch, images.num_classes, RECIPES["paper"], pixels=images.pixels, mean=(0.5,) * 3,
                                  std=(0.25,) * 3, jit=config.jit, learning_rate=1e-3)
 
     def fit(steps):
-        x, y = _inputs(config.batch_size, steps, config.num_classes, pool)
+        x, y = _inputs(config.batch_size, steps, images.num_classes, images)
         return _timed(lambda: model.fit(**feed.fit_arguments(x, y, config.batch_size), epochs=1, verbose=0,
                                         shuffle=False))
 
     def predict(steps):
-        x, _ = _inputs(config.batch_size, steps, config.num_classes, pool)
+        x, _ = _inputs(config.batch_size, steps, images.num_classes, images)
         return _timed(lambda: model.predict(x, batch_size=config.batch_size, verbose=0))
 
     compile_seconds = fit(config.warmup)
@@ -107,7 +140,8 @@ def measure(arch: str, config: SpeedConfig) -> dict[str, Any]:
     infer = [config.steps * config.batch_size / predict(config.steps) for _ in range(config.repeats)]
     macs = architectures.macs(model)
     keras.mixed_precision.set_global_policy("float32")
-    return {"arch": arch, "batch_size": config.batch_size, "precision": config.precision, "jit": bool(config.jit),
+    return {"arch": arch, "pool_images": len(images.pixels), "batch_size": config.batch_size,
+             "precision": config.precision, "jit": bool(config.jit),
             "params": architectures.trainable_params(model), "mmacs": macs / 1e6,
             "compile_seconds": compile_seconds,
             "train_images_per_second": statistics.median(train), "train_min": min(train), "train_max": max(train),
@@ -132,20 +166,23 @@ def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
     device_peak = peak(device, config.precision, config.peak_tflops)
     pipeline = pipeline_rate(config.batch_size)
     budget = Budget.parse(config.budget) if config.budget else None
+    images = pool(config)
+    log(f"on the device: {len(images.pixels):,} images ({images.source}), as a run holds them")
     rows = []
     for arch in archs:
-        row = measure(arch, config)
+        row = measure(arch, config, images)
         row["train_peak_share"] = row["train_gflops"] / (device_peak * 1e3) if device_peak else None
         row["verdict"] = ("input-bound" if pipeline < INPUT_BOUND_MARGIN * row["train_images_per_second"]
                           else "compute-bound")
         if budget is not None:
-            row["epochs_in_budget"] = budget.epochs_at(row["train_images_per_second"], config.train_images,
+            row["epochs_in_budget"] = budget.epochs_at(row["train_images_per_second"], images.train_images,
                                                        config.batch_size, train_flops_per_image(row["mmacs"] * 1e6))
         rows.append(row)
         log(f"{arch}: {row['train_images_per_second']:,.0f} train img/s, {row['infer_images_per_second']:,.0f} "
             f"inference img/s")
     return {"device": device, "backend": keras.backend.backend(), "peak_tflops": device_peak,
             "pipeline_images_per_second": pipeline, "config": dataclasses.asdict(config),
+            "pool": {"images": len(images.pixels), "source": images.source},
             "cpu_threads": os.cpu_count(), "results": rows}
 
 

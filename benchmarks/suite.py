@@ -88,7 +88,8 @@ def _jax_multi_worker():
 
 def run_all(configs: list[RunConfig], results_dir: Path, *, restart: bool = False, strategy=None,
             chief: bool = True, verbose: int = 1, log: Callable[[str], None] = print) -> list[dict]:
-    """Run (or resume, or skip) each config; returns one row per run for the closing table."""
+    """Run (or resume, or skip) each config; returns one row per run for the closing table.
+    `prepare` is idempotent: configs the CLI prepared already are checked again from its caches."""
     results_dir = Path(results_dir)
     configs = prepare(configs)
     rows = []
@@ -106,9 +107,23 @@ def prepare(configs: list[RunConfig]) -> list[RunConfig]:
     for data_config in dict.fromkeys(c.data for c in configs):
         digests[data_config] = check_available(data_config)
     for config in configs:
+        check_buildable(config)
         flops = flops_per_image(config) if config.budget.kind == "flops" else None
         config.budget.check_ceiling(train_size(config.data), config.data.batch_size, flops)
     return [dataclasses.replace(c, data_digest=digests[c.data]) for c in configs]
+
+
+def check_buildable(config: RunConfig) -> None:
+    """The architecture takes the data's images and classes (an image folder's may be any), or one line."""
+    from benchmarks.data import image_shape, num_classes
+
+    shape, classes = image_shape(config.data), num_classes(config.data)
+    try:
+        _macs(config.model_name, config.hparams, classes, shape)
+    except ValueError as error:
+        reason = str(error).strip().splitlines()[0][:160]
+        raise ConfigError(f"{config.model_name} cannot be built for {shape[1]}x{shape[0]} images with {classes} classes "
+                          f"({reason}); choose another architecture or larger images")
 
 
 def flops_per_image(config: RunConfig) -> float:
@@ -116,16 +131,16 @@ def flops_per_image(config: RunConfig) -> float:
     from benchmarks.budget import train_flops_per_image
     from benchmarks.data import image_shape, num_classes
 
-    return _flops(config.model_name, config.hparams, num_classes(config.data), image_shape(config.data),
-                  train_flops_per_image)
+    return train_flops_per_image(_macs(config.model_name, config.hparams, num_classes(config.data),
+                                       image_shape(config.data)))
 
 
 @functools.lru_cache(maxsize=None)
-def _flops(arch, hparams, classes, shape, per_image) -> float:
+def _macs(arch, hparams, classes, shape) -> float:
+    """MACs per image of `arch` built for `shape` and `classes` (built once per distinct request)."""
     import architectures
 
-    model = architectures.build(arch, num_classes=classes, input_shape=shape, **dict(hparams))
-    return per_image(architectures.macs(model))
+    return architectures.macs(architectures.build(arch, num_classes=classes, input_shape=shape, **dict(hparams)))
 
 
 FINISHED = ("complete", "diverged")  # re-running the same command does not train these again

@@ -14,3 +14,4 @@ data=${1:?usage: scripts/reference.sh CIFAR100_DIR [run flags]}
 shift
 python -m benchmarks run --all --preset reference --seeds 3 --data-dir "$data" --results-dir results/reference "$@"
 python -m benchmarks report --results-dir results/reference --out reports/cifar100
+python scripts/paste_answer.py results/reference reference  # README's opening table (tests/test_reference.py)

@@ -124,3 +124,25 @@ def _write(root: Path, folder: str, name: str, files: dict[str, bytes], extracte
             (target / file).write_bytes(raw)
         return target
     return _tar(root / name, folder, files)
+
+
+# ------------------------------------------------------------------------------- image folders
+def image_folders(root: Path, names, x_train, y_train, x_test, y_test, suffix: str = ".png") -> Path:
+    """Write `train/<class>/*.png` and `test/<class>/*.png` (the layout of ImageFolder and
+    image_dataset_from_directory); every class gets a folder, even an empty one. Returns root."""
+    from PIL import Image
+
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        for name in names:
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+        for i, (image, label) in enumerate(zip(x, y)):
+            Image.fromarray(image).save(root / split / names[int(label)] / f"{names[int(label)]}_{i:05d}{suffix}",
+                                        quality=100)
+    return root
+
+
+def balanced(n_classes: int, per_class: int, seed: int, shape=(32, 32, 3)) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels): `per_class` random images of each class, in a shuffled order."""
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.repeat(np.arange(n_classes), per_class))
+    return rng.integers(0, 256, size=(len(labels), *shape), dtype=np.uint8), labels

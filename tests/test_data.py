@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks import archives, data, feed
+from benchmarks import archives, data, feed, sources
 from benchmarks.config import ConfigError, DataConfig
 from tests import cifar_files
 
@@ -181,7 +181,7 @@ def test_files_no_format_uses_are_never_read(tmp_path, monkeypatch):
 def test_tfds_path_with_mock_data(monkeypatch):
     import tensorflow_datasets as tfds
 
-    monkeypatch.setattr(data, "_reachable", lambda *a, **k: True)  # mock_data replaces the download
+    monkeypatch.setattr(sources, "_reachable", lambda *a, **k: True)  # mock_data replaces the download
     data._load_arrays.cache_clear()
     with tfds.testing.mock_data(num_examples=240):
         splits = data.load_splits(DataConfig(dataset="cifar100", labels="coarse", val_size=40,

@@ -9,8 +9,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "benchmarks"
 LAYERS = [  # lowest first
     {"errors", "units", "datasets", "budget", "storage", "synthetic", "metrics"},
     {"config", "compat"},
-    {"backends", "archives", "results", "environment"},
-    {"feed", "report_style"},
+    {"backends", "archives", "folders", "results", "environment"},
+    {"feed", "sources", "report_style"},
     {"report_figures", "report_sweep", "report_tables", "report_warnings"},
     {"data", "models", "checkpoint", "clock", "record", "run_state", "evaluator", "control"},
     {"runner"},
@@ -23,8 +23,8 @@ LAYERS = [  # lowest first
 ]
 READERS = {"report", "compare", "answer", "report_figures", "report_style", "report_sweep", "report_tables",
            "report_warnings", "results", "metrics"}
-TRAINING_SIDE = {"feed", "data", "models", "checkpoint", "clock", "record", "runner", "suite", "speed", "tune",
-                 "backends", "run_state", "evaluator", "control", "tune_trials", "tune_summary"}
+TRAINING_SIDE = {"feed", "data", "sources", "folders", "models", "checkpoint", "clock", "record", "runner", "suite",
+                 "speed", "tune", "backends", "run_state", "evaluator", "control", "tune_trials", "tune_summary"}
 
 
 def imports(module: str) -> set[str]:

@@ -14,7 +14,7 @@ from benchmarks import speed
 from benchmarks.config import Budget
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULT_KEYS = {"arch", "batch_size", "precision", "jit", "params", "mmacs", "compile_seconds",
+RESULT_KEYS = {"arch", "pool_images", "batch_size", "precision", "jit", "params", "mmacs", "compile_seconds",
                "train_images_per_second", "train_min", "train_max", "train_gflops", "infer_images_per_second",
                "infer_min", "infer_max", "infer_gflops", "train_peak_share", "verdict", "epochs_in_budget"}
 
@@ -36,6 +36,19 @@ def test_speed_json_on_the_cpu(cli_env):
     assert row["train_gflops"] == pytest.approx(row["train_images_per_second"] * row["mmacs"] * 6e6 / 1e9)
     assert row["epochs_in_budget"] == pytest.approx(1800 * row["train_images_per_second"] / 45_000)
     assert row["verdict"] in ("compute-bound", "input-bound") and row["train_peak_share"] is None
+    assert row["pool_images"] == report["pool"]["images"] == 50_000  # the table a real run holds
+
+
+def test_speed_pool_is_the_datasets_training_split(tmp_path):
+    from tests import cifar_files
+
+    x, y = cifar_files.balanced(3, 5, seed=1, shape=(16, 16, 3))
+    cifar_files.image_folders(tmp_path / "pets", ("a", "b", "c"), x, y, *cifar_files.balanced(3, 1, seed=2, shape=(16, 16, 3)))
+    images = speed.pool(speed.SpeedConfig(dataset="folder", data_dir=str(tmp_path / "pets"), batch_size=4))
+    assert images.pixels.shape == (15, 16, 16, 3) and images.num_classes == 3 and "folder-pets" in images.source
+    assert sorted(map(bytes, images.pixels)) == sorted(map(bytes, x))  # the real pixels, every one
+    inputs, labels = speed._inputs(4, 3, images.num_classes, images)
+    assert len(labels) == 12 and set(labels) <= {0, 1, 2}
 
 
 def test_gflops_against_a_hand_count():
@@ -52,9 +65,8 @@ def test_peaks_and_epochs_in_budget():
     assert speed.peak("GPU: NVIDIA H100 80GB HBM3 x 1", "mixed_bfloat16", None) == 989.0
     assert speed.peak("GPU: NVIDIA A100-SXM4-40GB x 1", "float32", None) == 19.5
     assert speed.peak("CPU: Xeon", "float32", None) is None and speed.peak("CPU", "float32", 2.5) == 2.5
-    config = speed.SpeedConfig(batch_size=100, train_images=1000)
-    assert Budget.parse("10s").epochs_at(500, config.train_images, config.batch_size) == 5.0
-    assert Budget.parse("30steps").epochs_at(500, config.train_images, config.batch_size) == 3.0
+    assert Budget.parse("10s").epochs_at(500, 1000, 100) == 5.0
+    assert Budget.parse("30steps").epochs_at(500, 1000, 100) == 3.0
     assert Budget.parse("1.2e9flops").epochs_at(500, 1000, 100, flops_per_image=6e5) == 2.0
 
 
