@@ -17,7 +17,7 @@ from benchmarks.report_warnings import truthy
 from benchmarks.results import GROUP, rows
 
 SETTING = [k for k in GROUP if k != "budget"]  # what must be equal for budgets to be compared
-COLUMNS = ["budget", "train", "test top-1", "seeds", "runner-up", "margin", "low", "high", "clear"]
+COLUMNS = ["budget", "train", "test top-1", "seeds", "runner-up", "margin", "low", "high", "clear", "no_spread"]
 
 
 # ------------------------------------------------------------------------ the report's opening
@@ -68,21 +68,26 @@ def what_to_train(runs: pd.DataFrame) -> pd.DataFrame:
         if not ranked:
             continue
         (best, name, scores), rest = ranked[0], ranked[1:]
-        row = dict(budget=budget, train=name, seeds=len(scores), clear=False, margin=float("nan"),
+        row = dict(budget=budget, train=name, seeds=len(scores), clear=False, no_spread=False, margin=float("nan"),
                    low=float("nan"), high=float("nan"), **{"test top-1": best, "runner-up": None})
         if rest:
             second, second_name, second_scores = rest[0]
             row.update({"runner-up": second_name, "margin": best - second})
             interval = welch_interval(second_scores, scores)
-            if interval is not None:
+            if interval is not None and interval[1] == interval[2]:
+                row.update(no_spread=True)  # every seed agrees on both sides: the noise is unknown
+            elif interval is not None:
                 row.update(low=interval[1], high=interval[2], clear=bool(interval[1] > 0))
         out.append(row)
     return pd.DataFrame(out, columns=COLUMNS)
 
 
 def _candidates(runs: pd.DataFrame, common: str):
-    """(mean test top-1, row label, its complete seeds' values) for each row with a complete seed."""
+    """(mean test top-1, row label, its complete seeds' values) for each row with a complete seed;
+    never a row that selected on the test set (its test figure is not a fair one to rank by)."""
     for key, group in rows(runs):
+        if truthy(group["test_used_for_selection"]).any():  # the post's protocol: its test figure is optimistic
+            continue
         scores = group.loc[group["status"] == "complete", "test_top1"].dropna().astype(float)
         if len(scores):
             yield scores.mean(), short_label(key["arch"], key["recipe"], key["variant"], common), scores
@@ -113,6 +118,8 @@ def _points(value) -> str:
 def _interval(row) -> str:
     if row["runner-up"] is None:
         return "-"
+    if row.get("no_spread") is True:
+        return "none: no spread"
     if pd.isna(row["low"]):
         return "none: < 2 seeds"
     return f"[{100 * row['low']:+.1f}, {100 * row['high']:+.1f}]"

@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_list(args) -> int:
     from benchmarks.listing import render, zoo_table
 
-    if args.num_classes < 2:
-        raise ConfigError(f"--num-classes must be >= 2, got {args.num_classes}")
+    if not 2 <= args.num_classes <= 100_000:  # a dense head of more would not fit in memory (vgg: 512 x N)
+        raise ConfigError(f"--num-classes must be in 2..100000, got {args.num_classes}")
     print(render(zoo_table(args.num_classes), args.format))
     return 0
 
@@ -146,10 +146,10 @@ def cmd_run(args) -> int:
     from benchmarks import control, plan, suite
 
     seeds = range(args.seeds) if args.seeds is not None else [args.seed or 0]
-    if args.seeds is not None and args.seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.seed is not None and args.seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    if args.seeds is not None and not 1 <= args.seeds <= 1000:
+        raise ConfigError(f"--seeds must be in 1..1000, got {args.seeds}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed must be in 0..{2**32 - 1}, got {args.seed}")
     data_flags = {k: getattr(args, k) for k in plan.DATA_FLAGS}
     backends.configure_runtime(args.deterministic)
     strategy, chief = suite.make_strategy(args.strategy)  # JAX's multi-host runtime starts before its devices
@@ -166,7 +166,7 @@ def cmd_run(args) -> int:
     if args.strategy == "multi-worker" and any(c.budget.kind == "seconds" for c in configs):
         raise ConfigError("--strategy multi-worker needs a step-like budget (epochs, steps, images): processes "
                           "would each read their own clock and stop at different steps")
-    if args.shard:
+    if args.shard is not None:
         configs = suite.shard(configs, *suite.parse_shard(args.shard))
     configs = suite.prepare(configs)  # the data and every model checked before anything is written
     results_dir = Path(args.results_dir)
@@ -228,8 +228,8 @@ def cmd_tune(args) -> int:
     from benchmarks import control, tune, tune_summary
     from benchmarks.config import PRESETS, Budget, DataConfig
 
-    if args.seed < 0:
-        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    if not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed must be in 0..{2**32 - 1}, got {args.seed}")
     if args.val_size == 0:  # the post's protocol (select on test) has no place in a search
         raise ConfigError("--val-split must be > 0: tune selects on the validation split, never on test")
     base = PRESETS["smoke"].data if args.dataset == "synthetic" else DataConfig()
@@ -273,9 +273,13 @@ def cmd_speed(args) -> int:
                         ("--warmup", args.warmup)):
         if value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
-    if args.budget:
+    if args.budget is not None:
         Budget.parse(args.budget)
-    archs = list(DEFAULT_SUITE) if args.all else [plan.check_arch(a) for a in args.archs]
+    if args.peak_tflops is not None and not 0 < args.peak_tflops < float("inf"):
+        raise ConfigError(f"--peak-tflops must be a positive number, got {args.peak_tflops}")
+    if args.json not in (None, "-"):
+        _check_json_target(args.json)  # before minutes of measuring, not after
+    archs = list(DEFAULT_SUITE) if args.all else list(dict.fromkeys(plan.check_arch(a) for a in args.archs))
     config = speed.SpeedConfig(batch_size=args.batch_size, precision=args.precision, jit=args.jit,
                                steps=args.steps, warmup=args.warmup, repeats=args.repeats, budget=args.budget,
                                peak_tflops=args.peak_tflops, dataset=args.dataset, data_dir=args.data_dir)
@@ -292,9 +296,23 @@ def cmd_speed(args) -> int:
 
         from benchmarks.storage import write_json
 
-        write_json(Path(args.json), report)
+        try:
+            write_json(Path(args.json), report)
+        except OSError as error:
+            raise ConfigError(f"cannot write --json {args.json} ({error.strerror or error})")
         print(f"wrote {args.json}")
     return 0
+
+
+def _check_json_target(path: str) -> None:
+    """--json names a file whose folder exists and is writable (a folder or `/` is refused)."""
+    from pathlib import Path
+
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        why = "is a folder" if target.is_dir() else "is in a folder that does not exist or is not writable"
+        raise ConfigError(f"--json {path} {why}: give a file path such as speed.json")
 
 
 def _check_results_dir(folder) -> None:

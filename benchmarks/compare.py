@@ -3,6 +3,7 @@ against each of the first's, with the difference in the metric's unit and its 95
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -46,6 +47,9 @@ def verdict(name_a: str, name_b: str, metric: str, interval) -> str:
         return (f"With fewer than two seeds with a {m.label} on each side, no claim about significance "
                 f"can be made (run with --seeds 3 or more).")
     diff, low, high = interval
+    if low == high and m.higher_is_better is not None:
+        return (f"Every seed gives the same {m.label} on both sides ({name_b} - {name_a}: {m.difference(diff)}): "
+                f"with no spread the seed noise is unknown, so no claim about significance can be made.")
     ci = f"the 95% interval [{m.difference(low)}, {m.difference(high)}]"
     if low <= 0 <= high:
         return (f"The difference in {m.label} ({name_b} - {name_a}: {m.difference(diff)}) is "
@@ -101,7 +105,7 @@ def run(archs: list[str], results_dir, out_dir, metric: str = "test_top1",
         raise ConfigError(f"every result of {', '.join(only_unreadable)} under {results_dir} is unreadable "
                           f"(see the warnings above); re-run the same `run` command to rebuild them from checkpoints")
     runs = runs[runs["arch"].isin(archs)]
-    body = []
+    body, compared = [], 0
     for key, group in groups(runs):
         sides = {arch: rows(group[group["arch"] == arch]) for arch in archs}
         if not sides[archs[0]]:
@@ -112,8 +116,10 @@ def run(archs: list[str], results_dir, out_dir, metric: str = "test_top1",
         for other in archs[1:]:
             if not sides[other]:
                 body.append(f"No {other} results in this group.\n")
-            body += [_section(side_a, side_b, metric) for side_a, side_b in _pairs(sides[archs[0]], sides[other])]
-    if not body:
+            pairs = _pairs(sides[archs[0]], sides[other])
+            compared += len(pairs)
+            body += [_section(side_a, side_b, metric) for side_a, side_b in pairs]
+    if not compared:
         raise ConfigError(f"{' and '.join(archs)} never ran under the same dataset, budget, precision and device")
     warnings = report_warnings.run_warnings(runs)
     sections = [f"# compare: {' vs '.join(archs)}\n"]
@@ -121,7 +127,7 @@ def run(archs: list[str], results_dir, out_dir, metric: str = "test_top1",
         sections.append("## Warnings\n\n" + "\n".join(f"- {w}" for w in warnings) + "\n")
     sections += body
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    stem = f"compare-{'-vs-'.join(archs)}"
+    stem = "compare-" + "-vs-".join(re.sub(r"[^A-Za-z0-9_-]+", "_", a).strip("_")[:40] or "x" for a in archs)
     curves = history[history["arch"].isin(archs) & (history["status"] != "diverged")] if not history.empty else history
     if not curves.empty:
         marks = {reference(d) for d in curves["dataset"].dropna().unique()}  # the post's 52%, where it applies

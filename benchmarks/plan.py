@@ -35,15 +35,16 @@ def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int],
         raise ConfigError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
     if not archs and not all_:
         raise ConfigError("name at least one architecture, or --all for the preset's suite")
-    if any(s < 0 for s in seeds):
-        raise ConfigError(f"seeds must be >= 0, got {list(seeds)}")
+    if any(not 0 <= s < 2**32 for s in seeds):  # Keras' and numpy's seeds are 32-bit
+        raise ConfigError(f"seeds must be in 0..{2**32 - 1}, got {list(seeds)}")
     the_recipe = RECIPES[recipe or chosen.recipe]
-    budgets = parse_budgets(budget or chosen.budget)
+    budgets = parse_budgets(chosen.budget if budget is None else budget)
     given = {k: v for k, v in data_flags.items() if v is not None}
     unknown = set(given) - set(DATA_FLAGS)
     if unknown:
         raise ConfigError(f"unknown data option(s): {', '.join(sorted(unknown))}")
-    names = list(chosen.suite) if all_ else [check_arch(a) for a in archs]
+    # each architecture once: `run resnet20 resnet20 --restart` must not train it twice
+    names = list(chosen.suite) if all_ else list(dict.fromkeys(check_arch(a) for a in archs))
     configs = []
     for the_budget in budgets:
         for arch in names:

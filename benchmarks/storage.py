@@ -11,7 +11,20 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-STALE_SECONDS = float(os.environ.get("ARCHBENCH_CLAIM_STALE_SECONDS", 600))  # heartbeat timeout
+
+def stale_seconds() -> float:
+    """The claim heartbeat's timeout: $ARCHBENCH_CLAIM_STALE_SECONDS, default 600 (read when used,
+    so a malformed value is one line from the command that needs it, not a crash at import)."""
+    from benchmarks.errors import ConfigError
+
+    text = os.environ.get("ARCHBENCH_CLAIM_STALE_SECONDS", "600")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"ARCHBENCH_CLAIM_STALE_SECONDS must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
@@ -120,9 +133,9 @@ class Claim:
             holder = read_json(self.path)
             age = time.time() - self.path.stat().st_mtime
         except (OSError, ValueError):
-            holder, age = {}, STALE_SECONDS  # unreadable: a claim torn by a crash
+            holder, age = {}, stale_seconds()  # unreadable: a claim torn by a crash
         dead_here = holder.get("host") == socket.gethostname() and not _alive(holder.get("pid"))
-        if age < STALE_SECONDS and not dead_here:
+        if age < stale_seconds() and not dead_here:
             return False
         stale = self.path.with_name(f"claim.stale-{uuid.uuid4().hex[:8]}.json")
         try:

@@ -2,12 +2,13 @@
 # The GPU check: one script, one output folder, under 8 minutes on one H200-class GPU.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]          # default: $OUT (the device tool's folder) or ./gpu-check
+#   DATA_DIR=~/cifar100 bash scripts/gpu_check.sh # the real CIFAR-100 (archives or image folders)
 #
 # Needs JAX (no TensorFlow), numpy, pandas, seaborn; Keras, namex, optree and tabulate may travel
 # as wheels in .whl/ (installed into /tmp/site when present). Steps:
 #   1. `speed --all` at auto precision (mixed bf16 + XLA on a bf16 GPU): img/s, share of peak, input-bound?
-#   2. `run resnet20 wrn-16-4 original` on JAX with a $BUDGET time budget each, on synthetic data at
-#      CIFAR's size (50,000 training images, 100 classes);
+#   2. `run resnet20 wrn-16-4 original` on JAX with a $BUDGET time budget each, on the real CIFAR-100
+#      when DATA_DIR is set, else on synthetic data at CIFAR's size (50,000 training images, 100 classes);
 #   3. the first run is killed once (SIGKILL) after its first checkpoint and resumed by the same command;
 #   4. `report`, and gpu_check.json with the figures (scripts/gpu_figures.py).
 # The same script runs on the CPU with a tiny budget (tests/test_backends.py does):
@@ -17,7 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${1:-${OUT:-gpu-check}}"
 BUDGET="${BUDGET:-60s}"
-PRESET="${PRESET:-synthetic-cifar}"
+DATA_DIR="${DATA_DIR:-}"
+if [ -n "$DATA_DIR" ]; then PRESET="${PRESET:-quick}"; DATA=(--dataset cifar100 --data-dir "$DATA_DIR"); else
+  PRESET="${PRESET:-synthetic-cifar}"; DATA=(); fi
 SPEED="${SPEED:---all}"
 ARCHS="${ARCHS:-resnet20 wrn-16-4 original}"
 CHECKPOINT_EVERY="${CHECKPOINT_EVERY:-0.1}"  # minutes: the first run is killed after its first checkpoint
@@ -34,12 +37,12 @@ say() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
 
 say "1/4 speed $SPEED (auto precision and XLA)"
 # shellcheck disable=SC2086
-python3 -m benchmarks speed $SPEED --backend jax --precision auto --json "$OUT_DIR/speed.json" 2>&1 | tee -a "$LOG"
+python3 -m benchmarks speed $SPEED "${DATA[@]}" --backend jax --precision auto --json "$OUT_DIR/speed.json" 2>&1 | tee -a "$LOG"
 
 say "2/4 run $ARCHS, $BUDGET each ($PRESET data); the first is killed once and resumed"
 RESULTS="$OUT_DIR/results"
 # shellcheck disable=SC2206
-RUN=(python3 -m benchmarks run $ARCHS --preset "$PRESET" --budget "$BUDGET" --backend jax
+RUN=(python3 -m benchmarks run $ARCHS --preset "$PRESET" "${DATA[@]}" --budget "$BUDGET" --backend jax
      --results-dir "$RESULTS" --checkpoint-every "$CHECKPOINT_EVERY")
 "${RUN[@]}" >> "$LOG" 2>&1 &  # not through a function: $! must be Python's pid, not a subshell's
 pid=$!

@@ -1,0 +1,95 @@
+"""Trust, round 3 (issue 20): the cases a hostile pass found, each held here. Bad input ends in one
+line and exit 2 with nothing written; a number is never claimed beyond what the seeds can say."""
+
+import json
+
+import pytest
+
+from benchmarks import answer, compare, results, storage
+from benchmarks.errors import ConfigError
+from tests.test_answer import sweep_folder, table_of
+from tests.test_readers import fake_run
+
+
+# ----------------------------------------------------------------------- quietly wrong numbers
+def test_identical_seeds_on_both_sides_are_no_claim_of_significance(tmp_path):
+    """Two seeds per side with identical values gave 'ahead by more than seed noise' and [+0.2, +0.2]."""
+    table = table_of(sweep_folder(tmp_path, {"30s": {"original": [0.50, 0.50], "resnet20": [0.502, 0.502]}}))
+    row = table.iloc[0]
+    assert not row["clear"] and row["no_spread"] and "none: no spread" in answer.markdown(table)
+    assert "no clear winner" in answer.markdown(table)
+    said = compare.verdict("original", "resnet20", "test_top1", compare.welch_interval([0.5, 0.5], [0.502, 0.502]))
+    assert "seed noise is unknown" in said and "larger than seed noise" not in said
+    # a descriptive metric whose seeds agree (parameters) still states its difference
+    assert "descriptive" in compare.verdict("a", "b", "params", compare.welch_interval([10, 10], [20, 20]))
+
+
+def test_a_row_that_selected_on_the_test_set_is_never_the_answer(tmp_path):
+    for seed in range(3):
+        fake_run(tmp_path, "original", seed, test_top1=0.90 + seed / 100, test_used_for_selection=True,
+                 variant="select_on=test, val_size=0")
+        fake_run(tmp_path, "resnet20", seed, test_top1=0.60 + seed / 100)
+        fake_run(tmp_path, "vgg16", seed, test_top1=0.50 + seed / 100)
+    row = table_of(tmp_path).iloc[0]
+    assert (row["train"], row["runner-up"]) == ("resnet20", "vgg16")
+
+
+# ------------------------------------------------------------------------------- one line, exit 2
+@pytest.mark.parametrize("argv,match", [
+    (("run", "resnet20", "--budget", ""), "malformed budget ''"),
+    (("run", "resnet20", "--preset", "smoke", "--shard", ""), "--shard must be I/N"),
+    (("run", "resnet20", "--preset", "smoke", "--seed", str(2**32)), "--seed must be in 0..4294967295"),
+    (("run", "resnet20", "--preset", "smoke", "--seeds", "1000000000"), "--seeds must be in 1..1000"),
+    (("tune", "original", "--dataset", "synthetic", "--seed", str(2**40)), "--seed must be in 0..4294967295"),
+    (("list", "--num-classes", "100000000"), "--num-classes must be in 2..100000"),
+    (("speed", "resnet20", "--peak-tflops", "nan"), "--peak-tflops must be a positive number"),
+    (("speed", "resnet20", "--peak-tflops", "-1"), "--peak-tflops must be a positive number"),
+    (("speed", "resnet20", "--json", "/tmp"), "--json /tmp is a folder"),
+    (("speed", "resnet20", "--json", "/no/such/folder/x.json"), "is in a folder that does not exist"),
+])
+def test_bad_values_are_one_line_and_nothing_is_written(tmp_path, cli_in_process, argv, match, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, err = cli_in_process(*argv, *(("--results-dir", str(tmp_path / "r")) if argv[0] in ("run", "tune") else ()))
+    assert code == 2 and len(err) == 1 and match in err[0], err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_malformed_claim_timeout_is_one_line_where_it_is_used(monkeypatch):
+    monkeypatch.setenv("ARCHBENCH_CLAIM_STALE_SECONDS", "abc")
+    with pytest.raises(ConfigError, match="ARCHBENCH_CLAIM_STALE_SECONDS must be a positive number"):
+        storage.stale_seconds()
+    monkeypatch.setenv("ARCHBENCH_CLAIM_STALE_SECONDS", "30")
+    assert storage.stale_seconds() == 30.0
+
+
+def test_the_same_architecture_twice_is_planned_once():
+    from benchmarks import plan
+
+    configs, _ = plan.plan(["resnet20", "resnet20"], all_=False, preset="smoke", seeds=[0], budget="2steps",
+                           recipe=None, data_flags={}, run_flags={})
+    assert [c.arch for c in configs] == ["resnet20"]
+
+
+# ----------------------------------------------------------------------------------- compare
+def test_compare_names_its_file_from_safe_characters_inside_out(tmp_path):
+    for seed in range(2):
+        fake_run(tmp_path / "r", "original", seed)
+        other = fake_run(tmp_path / "r", "resnet20", seed)
+        record = json.loads((other / "summary.json").read_text())
+        record["arch"] = "../../evil name"
+        (other / "summary.json").write_text(json.dumps(record))
+    _, path = compare.run(["original", "../../evil name"], tmp_path / "r", tmp_path / "out")
+    assert path.parent == tmp_path / "out" and path.name == "compare-original-vs-evil_name.md"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["compare-original-vs-evil_name.md",
+                                                                     "compare-original-vs-evil_name.png"]
+
+
+def test_compare_of_architectures_that_share_no_budget_is_an_error_and_writes_nothing(tmp_path):
+    for seed in range(2):
+        fake_run(tmp_path / "r", "original", seed, budget="30s")
+        fake_run(tmp_path / "r", "resnet20", seed, budget="90s")
+    with pytest.raises(ConfigError, match="never ran under the same dataset, budget"):
+        compare.run(["original", "resnet20"], tmp_path / "r", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    runs, _ = results.load(tmp_path / "r")
+    assert len(runs) == 4
