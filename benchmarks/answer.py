@@ -47,8 +47,8 @@ def section(runs: pd.DataFrame) -> str:
 
 
 def setting_title(setting: dict) -> str:
-    """'synthetic, float32, tensorflow, CPU'."""
-    return ", ".join(str(setting[k]) for k in SETTING)
+    """'synthetic, float32, tensorflow, no XLA, CPU'."""
+    return ", ".join(("XLA" if setting[k] else "no XLA") if k == "jit" else str(setting[k]) for k in SETTING)
 
 
 # ------------------------------------------------------------------------------- the numbers

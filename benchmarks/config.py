@@ -207,6 +207,10 @@ class RunConfig:
             diffs["backend"] = self.backend
         if self.hparams:
             diffs["hparams"] = dict(self.hparams)
+        if self.deterministic:  # one thread per op: slower, so another result under a time budget
+            diffs["deterministic"] = True
+        if self.strategy != "default":
+            diffs["strategy"] = self.strategy
         if self.data_digest:
             diffs["data_digest"] = self.data_digest
         return diffs

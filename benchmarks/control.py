@@ -26,12 +26,20 @@ class BudgetReached(Exception):
 
 
 class Diverged(Exception):
-    """The training loss became NaN or infinite: a result about the recipe, recorded as such."""
+    """The training loss became NaN, infinite or exploded past any sane bound (`loss_bound`): a
+    result about the recipe, recorded as such."""
 
     @classmethod
     def at(cls, where: dict[str, Any]) -> "Diverged":
-        """The error for the first non-finite loss, `where` = {epoch, step, loss}."""
+        """The error for the first non-finite or exploded loss, `where` = {epoch, step, loss}."""
         return cls(f"loss became {where['loss']} at epoch {where['epoch']}, step {where['step']}")
+
+
+def loss_bound(num_classes: int) -> float:
+    """A training loss past this has exploded, though finite: 10x the cross-entropy of a uniform
+    guess, ln(classes), and never below 100 (weight decay's term in the loss of a wide model at
+    initialisation stays far below that). Saturated outputs then make every class a tie."""
+    return max(10 * math.log(max(num_classes, 2)), 100.0)
 
 
 class Interrupted(BaseException):
@@ -89,13 +97,14 @@ class StepControl(keras.callbacks.Callback):
         self.first_step = run.state.step  # global step before this `fit` call's first batch
         self.diverged: dict[str, Any] | None = None
         self.lr_set: float | None = None  # a time budget's lr as last given; each `fit` call starts afresh
+        self.bound = loss_bound(run.splits.info.num_classes)
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is None:
             return
         loss = float(np.asarray(loss))  # waits for this step on a worker thread, not the main one
-        if not math.isfinite(loss):
+        if not math.isfinite(loss) or loss > self.bound:
             step = self.first_step + batch + 1
             if self.diverged is None or step < self.diverged["step"]:
                 self.diverged = {"epoch": self.run.state.epoch + 1, "step": step, "loss": str(loss)}

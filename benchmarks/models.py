@@ -25,6 +25,28 @@ def make(arch: str, num_classes: int, recipe: Recipe, *, pixels: np.ndarray, mea
     return feed.on_device(net, pixels, mean, std, host=host)
 
 
+def strict_top_k(y_true, y_pred, k: int = 1):
+    """1 where the true class is in the top k with ties counted against it: a hit only when fewer
+    than k other classes score at least as high. Keras' top-k (`in_top_k`) counts every tie as a
+    hit, so a saturated model whose outputs are all equal scored 100% top-5; its argmax accuracy
+    wins every tie that falls on class 0."""
+    labels = keras.ops.cast(keras.ops.reshape(y_true, (-1, 1)), "int32")
+    true_score = keras.ops.take_along_axis(y_pred, labels, axis=-1)
+    rivals = keras.ops.sum(keras.ops.cast(y_pred >= true_score, "int32"), axis=-1) - 1
+    return keras.ops.cast(rivals < k, "float32")
+
+
+class StrictTopK(keras.metrics.MeanMetricWrapper):
+    """Top-k accuracy without credit for ties (see `strict_top_k`); weighted like Keras' own."""
+
+    def __init__(self, k: int, name: str, dtype=None):
+        super().__init__(fn=strict_top_k, name=name, dtype=dtype, k=k)
+        self.k = k
+
+    def get_config(self):
+        return {"k": self.k, "name": self.name, "dtype": self.dtype}
+
+
 def compile(model: keras.Model, recipe: Recipe, *, jit: bool, learning_rate=0.0) -> keras.Model:
     """The one way every command trains: the recipe's optimizer, sparse cross-entropy on
     probabilities, top-1/top-5. `learning_rate`: a float or a schedule (BudgetSchedule)."""
@@ -32,8 +54,7 @@ def compile(model: keras.Model, recipe: Recipe, *, jit: bool, learning_rate=0.0)
     # evaluation padded to whole batches) the padding counts for nothing. Keras' `metrics` ignore weights.
     model.compile(optimizer=OPTIMIZERS[recipe.optimizer](recipe, learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(),
-                  weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1"),
-                                    keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
+                  weighted_metrics=[StrictTopK(1, name="top1"), StrictTopK(5, name="top5")],
                   jit_compile=jit)
     return model
 

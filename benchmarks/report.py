@@ -90,7 +90,7 @@ def _sweep_section(runs: pd.DataFrame, out_dir: Path, figures: dict) -> str:
 # ----------------------------------------------------------------------------- one budget
 def _group_section(key, runs, history, out_dir, index, figures) -> str:
     synthetic = bool(truthy(runs["synthetic"]).any())
-    title = f"{key['dataset']}, budget {key['budget']}"
+    title = f"{key['dataset']}, budget {key['budget']}{', XLA' if key['jit'] else ''}"
     head = [f"## {title}\n"]
     if synthetic:
         head.append("> **SYNTHETIC DATA**: these numbers come from the embedded synthetic dataset and say "
@@ -100,7 +100,8 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
     head.append(f"What was compared: dataset **{key['dataset']}**{f' ({check})' if check else ''}, "
                 f"budget **{key['budget']}** per run, "
                 f"recipes {', '.join(sorted(runs['recipe'].dropna().unique()))}, device {key['device']}, "
-                f"precision {key['precision']}, Keras backend {key['backend']}, seeds per row {min(seeds)}-{max(seeds)}, "
+                f"precision {key['precision']}, Keras backend {key['backend']} ({'XLA' if key['jit'] else 'no XLA'}), "
+                f"seeds per row {min(seeds)}-{max(seeds)}, "
                 f"versions: {_versions(runs)}.\n")
     table = main_table(runs)
     common = common_variant(table["variant"])

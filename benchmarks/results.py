@@ -158,10 +158,10 @@ def run_folders(results_dir: Path) -> list[Path]:
 # datasets, budgets, precisions or devices are never averaged. Inside a group, one row (of the report;
 # one side of `compare`) is one thing trained: the same arch, recipe and variant, over seeds.
 _IDENTITY = ("arch", "family", "seed", "status", "diverged_at", "dataset", "synthetic", "recipe", "variant",
-             "config_hash", "budget", "budget_kind", "precision", "backend", "device", "mixed_devices")
+             "config_hash", "budget", "budget_kind", "precision", "backend", "jit", "device", "mixed_devices")
 _CONTEXT = ("test_used_for_selection", "data_source", "sha256_ok", "digest_ok", "stats_ok", "data_warnings",
             "batch_size", "versions", "tuning", "error", "updated", "folder")
-GROUP = ["dataset", "budget", "precision", "backend", "device"]
+GROUP = ["dataset", "budget", "precision", "backend", "jit", "device"]  # XLA changes speed: a time budget's result
 ROW = ["arch", "recipe", "variant"]
 # Fields that older summaries lack, with the value that means "as before".
 _ADDED_FIELDS = {"tuning": None, "diverged_at": None, "variant": "", "config_hash": "", "backend": "tensorflow"}
@@ -208,8 +208,7 @@ def load(results_dir: Path):
         if row["status"] == "unreadable":
             warnings.append(row["error"])
         elif epochs is not None:
-            for key in ("arch", "seed", "recipe", "variant", "budget", "dataset", "precision", "backend", "device",
-                        "status"):
+            for key in ("arch", "seed", "recipe", "variant", *GROUP, "status"):
                 epochs[key] = row[key]
             histories.append(epochs)
     runs_df = pd.DataFrame(runs, columns=run_columns())

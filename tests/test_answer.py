@@ -111,7 +111,7 @@ def test_one_what_to_train_table_per_setting(tmp_path):
     text = report.build(tmp_path / "results", tmp_path / "out", today="2026-01-01").read_text()
     opening = text[text.index("## What to train"):text.index("## Fairness warnings")]
     assert opening.count("| budget | what to train |") == 2
-    assert "### synthetic, float32, tensorflow, CPU" in opening and "### synthetic, mixed_bfloat16" in opening
+    assert "### synthetic, float32, tensorflow, no XLA, CPU" in opening and "### synthetic, mixed_bfloat16" in opening
     assert "**resnet20**" in opening and "**original**" in opening and "vgg16" in opening
 
 

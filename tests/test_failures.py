@@ -35,7 +35,8 @@ def test_a_diverged_run_is_recorded_as_diverged_and_never_retrained(tmp_path):
     assert row["status"] == "diverged" and record["status"] == "diverged"
     assert not results.validate_summary(record), results.validate_summary(record)
     where = record["diverged_at"]
-    assert where["epoch"] == 1 and 1 <= where["step"] <= 18 and where["loss"] in ("nan", "inf", "-inf")
+    assert where["epoch"] == 1 and 1 <= where["step"] <= 18  # NaN, inf or exploded past the bound
+    assert where["loss"] in ("nan", "inf", "-inf") or float(where["loss"]) > 100
     assert record["steps"] < 2 * 18  # stopped at the divergence, not at the budget
     assert record["test_top1"] is None and f"step {where['step']}" in record["error"]
     before = (tmp_path / cfg.relative_dir() / "summary.json").read_text()

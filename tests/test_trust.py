@@ -3,6 +3,8 @@ line and exit 2 with nothing written; a number is never claimed beyond what the 
 
 import json
 
+import numpy as np
+
 import pytest
 
 from benchmarks import answer, compare, results, storage
@@ -93,3 +95,64 @@ def test_compare_of_architectures_that_share_no_budget_is_an_error_and_writes_no
     assert not (tmp_path / "out").exists()
     runs, _ = results.load(tmp_path / "r")
     assert len(runs) == 4
+
+
+# ------------------------------------------------------------------------- identity of settings
+def test_deterministic_and_strategy_are_part_of_a_runs_identity():
+    """`--deterministic` (one thread per op: slower) and `--strategy` change what a time budget
+    buys: two runs differing only in them must never share a folder or a row."""
+    from benchmarks import plan
+
+    def one(**flags):
+        (config,), _ = plan.plan(["resnet20"], all_=False, preset="smoke", seeds=[0], budget="15s", recipe=None,
+                                 data_flags={}, run_flags=flags)
+        return config
+
+    plain, det, mirrored = one(), one(deterministic=True), one(strategy="mirrored")
+    assert len({plain.relative_dir(), det.relative_dir(), mirrored.relative_dir()}) == 3
+    assert "deterministic=True" in det.variant() and "strategy=mirrored" in mirrored.variant()
+
+
+def test_runs_with_and_without_xla_are_never_averaged(tmp_path):
+    fake_run(tmp_path, "resnet20", 0, test_top1=0.50, jit=False)
+    fake_run(tmp_path / "other", "resnet20", 1, test_top1=0.70, jit=True)
+    runs, _ = results.load(tmp_path)
+    assert len(results.groups(runs)) == 2
+    assert {key["jit"] for key, _ in results.groups(runs)} == {False, True}
+
+
+# ------------------------------------------------------------------- saturated and exploded runs
+def test_top_k_gives_ties_no_credit():
+    import keras
+    import numpy as np
+
+    from benchmarks import models
+
+    equal = np.full((4, 100), 0.01, "float32")  # a saturated model: every class ties
+    labels = np.array([0, 3, 50, 99])
+    assert keras.ops.convert_to_numpy(models.strict_top_k(labels, equal, k=5)).tolist() == [0, 0, 0, 0]
+    assert keras.ops.convert_to_numpy(models.strict_top_k(labels, equal, k=1)).tolist() == [0, 0, 0, 0]
+    scores = np.tile(np.linspace(0, 1, 100, dtype="float32"), (4, 1))  # class 99 best, then 98, ...
+    assert keras.ops.convert_to_numpy(models.strict_top_k(labels, scores, k=5)).tolist() == [0, 0, 0, 1]
+    assert keras.ops.convert_to_numpy(models.strict_top_k(np.array([95, 94]), scores[:2], k=5)).tolist() == [1, 0]
+    metric = models.StrictTopK(5, name="top5")
+    metric.update_state(labels, scores, sample_weight=np.array([1, 1, 1, 0]))  # padding counts for nothing
+    assert float(metric.result()) == 0.0
+
+
+def test_a_finite_explosion_is_diverged_like_a_nan(tmp_path):
+    """A tuned file with lr 1e6 gave a loss of 1.5e6, chance top-1 and a 'complete' run."""
+    import dataclasses
+
+    from benchmarks.config import RECIPES
+    from benchmarks.control import loss_bound
+    from tests.test_runner import config, summary_of, train
+
+    cfg = dataclasses.replace(config(arch="original", budget="8steps"),
+                              recipe=dataclasses.replace(RECIPES["post"], learning_rate=1e6))
+    row = train(cfg, tmp_path)
+    record = summary_of(tmp_path, cfg)
+    assert row["status"] == "diverged" and record["status"] == "diverged" and record["test_top5"] is None
+    loss = float(record["diverged_at"]["loss"])
+    assert not np.isfinite(loss) or loss > loss_bound(20)
+    assert loss_bound(100) == 100.0 and loss_bound(100_000) == pytest.approx(10 * np.log(100_000))
