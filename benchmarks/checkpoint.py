@@ -12,7 +12,9 @@ complete, and loading falls back to it. A checkpoint that reads but does not fit
 model's, an older format, a state with unknown fields) is treated like a corrupt one: every
 check is made before the first variable is assigned, so a refused file leaves the model as built.
 Numbers only grow: a new checkpoint is numbered past every file in the folder, readable or not,
-so leftovers can never make pruning delete the checkpoint just written.
+so leftovers can never make pruning delete the checkpoint just written; numbers are parsed, never
+matched by width, so ckpt-999999999 is followed by ckpt-1000000000. A checkpoint names its run
+(results folder and data digest): one copied from another run's folder is refused like a corrupt one.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from benchmarks import backends, feed
 from benchmarks.storage import atomic_write
 
 KEEP = 2  # checkpoints kept: the newest and the one before it
-_NAME = re.compile(r"ckpt-(\d{9})\.npz")
+_NAME = re.compile(r"ckpt-(\d+)\.npz")
 
 
 class CheckpointError(ValueError):
@@ -58,7 +60,8 @@ def number(path: Path) -> int:
     return int(_NAME.fullmatch(path.name).group(1))
 
 
-def save(folder: Path, model, state: dict[str, Any], best_weights: list[np.ndarray] | None) -> Path:
+def save(folder: Path, model, state: dict[str, Any], best_weights: list[np.ndarray] | None,
+         identity: dict[str, Any] | None = None) -> Path:
     """Write checkpoint number `state['sequence']` atomically; keep it and the newest KEEP-1 others."""
     folder = Path(folder)
     arrays: dict[str, np.ndarray] = {}
@@ -72,7 +75,7 @@ def save(folder: Path, model, state: dict[str, Any], best_weights: list[np.ndarr
     rng = backends.global_rng_state()
     if rng is not None:
         arrays["rng/global"] = rng
-    meta = {"state": state, "paths": paths, "has_best": best_weights is not None}
+    meta = {"state": state, "paths": paths, "has_best": best_weights is not None, "run": identity}
     arrays["meta"] = np.frombuffer(json.dumps(meta, default=str).encode(), dtype=np.uint8)
     # A numbered name per step: the previous file stays untouched until this one is renamed in.
     path = folder / f"ckpt-{int(state['sequence']):09d}.npz"
@@ -87,7 +90,7 @@ def candidates(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if _NAME.fullmatch(p.name)), reverse=True)
+    return sorted((p for p in folder.iterdir() if _NAME.fullmatch(p.name)), key=number, reverse=True)
 
 
 def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -163,8 +166,10 @@ class Checkpointer:
     """A run's checkpoint folder: numbered atomic saves (by the chief alone) and the restore of the
     newest checkpoint that reads and fits. Knows when the next in-epoch checkpoint is due."""
 
-    def __init__(self, folder: Path, chief: bool = True, log=print):
-        self.folder, self.chief, self.log = Path(folder), chief, log
+    def __init__(self, folder: Path, chief: bool = True, log=print, identity: dict[str, Any] | None = None):
+        """`identity`: what names the run (its results folder, data digest); saved in every
+        checkpoint and required of one restored."""
+        self.folder, self.chief, self.log, self.identity = Path(folder), chief, log, identity
         self.last = time.monotonic()
 
     def due(self, every_minutes: float) -> bool:
@@ -181,7 +186,7 @@ class Checkpointer:
         started = time.perf_counter()
         models.sync(model)
         state.sequence = next_number(self.folder, state.sequence)
-        save(self.folder, model, dataclasses.asdict(state), best_weights)
+        save(self.folder, model, dataclasses.asdict(state), best_weights, self.identity)
         state.checkpoint_seconds += time.perf_counter() - started
         self.last = time.monotonic()
 
@@ -191,6 +196,9 @@ class Checkpointer:
         restored = {}
 
         def fits(meta, arrays):  # checks everything, then assigns: see `restore`
+            if self.identity is not None and meta.get("run") != self.identity:
+                named = meta.get("run") if isinstance(meta.get("run"), dict) else {}
+                raise CheckpointError(f"it belongs to another run ({named.get('run') or 'no run named: an older format'})")
             state = make_state(meta.get("state"))
             restored.update(best=restore(model, meta, arrays), state=state, arrays=arrays)
 

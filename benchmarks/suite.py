@@ -233,7 +233,7 @@ def _result_changing(record: dict) -> dict:
     return out
 
 
-_NOT_RESULT_CHANGING = ("jit", "strategy", "checkpoint_every_minutes", "train_eval_every", "deterministic", "tuning")
+_NOT_RESULT_CHANGING = ("jit", "checkpoint_every_minutes", "train_eval_every", "tuning")
 
 
 def _rebuild_history(folder: Path, log) -> None:

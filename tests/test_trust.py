@@ -156,3 +156,43 @@ def test_a_finite_explosion_is_diverged_like_a_nan(tmp_path):
     loss = float(record["diverged_at"]["loss"])
     assert not np.isfinite(loss) or loss > loss_bound(20)
     assert loss_bound(100) == 100.0 and loss_bound(100_000) == pytest.approx(10 * np.log(100_000))
+
+
+# -------------------------------------------------------------------------------- checkpoints
+def test_a_checkpoint_of_another_run_of_the_same_architecture_is_refused(tmp_path):
+    """ResNet-20 --budget 5steps --seed 1's checkpoint, copied into ResNet-20 --budget 2epochs
+    --seed 0's folder, was resumed and recorded complete with 5 steps and seed 1's accuracy."""
+    import shutil
+
+    from benchmarks import checkpoint, suite
+    from tests.test_runner import config, summary_of, train
+
+    other, mine = config(budget="5steps", data={"seed": 1}), config(budget="1epochs")
+    train(other, tmp_path)
+    ckpts = tmp_path / mine.relative_dir() / "checkpoints"
+    ckpts.mkdir(parents=True)
+    shutil.copy(checkpoint.candidates(tmp_path / other.relative_dir() / "checkpoints")[0], ckpts / "ckpt-000000009.npz")
+    logs = []
+    row = suite.run_one(mine, tmp_path, verbose=1, log=logs.append)
+    record = summary_of(tmp_path, mine)
+    assert row["status"] == "complete" and record["seed"] == 0 and record["epochs_completed"] == 1
+    assert record["steps"] > 5 and record["resume_count"] == 0
+    assert any("belongs to another run" in line and "ckpt-000000009" in line for line in logs), logs
+
+
+def test_checkpoint_numbers_are_parsed_not_matched_by_width(tmp_path):
+    """A garbage ckpt-999999999.npz made the next numbers ten digits long, which the nine-digit
+    pattern never matched: pruning deleted the valid checkpoints and the run started over."""
+    from benchmarks import checkpoint, suite
+    from tests.test_runner import config
+
+    cfg = config(budget="1epochs")
+    ckpts = tmp_path / cfg.relative_dir() / "checkpoints"
+    ckpts.mkdir(parents=True)
+    (ckpts / "ckpt-999999999.npz").write_bytes(b"garbage" * 300)
+    assert suite.run_one(cfg, tmp_path, verbose=0, log=lambda *_: None)["status"] == "complete"
+    newest = checkpoint.candidates(ckpts)[0]
+    assert checkpoint.number(newest) >= 1_000_000_000 and newest.name.startswith("ckpt-1000000")
+    meta, _ = checkpoint.load_latest(ckpts, log=lambda *_: None)
+    assert meta["state"]["sequence"] == checkpoint.number(newest) and meta["run"]["run"] == cfg.relative_dir()
+    assert checkpoint.next_number(ckpts, 0) == checkpoint.number(newest) + 1
