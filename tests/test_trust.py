@@ -4,7 +4,6 @@ line and exit 2 with nothing written; a number is never claimed beyond what the 
 import json
 
 import numpy as np
-
 import pytest
 
 from benchmarks import answer, compare, results, storage
