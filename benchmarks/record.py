@@ -3,14 +3,18 @@ valid against `results.SUMMARY_SCHEMA` (tests check every record the runner writ
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import keras
 
 import architectures
 from benchmarks import environment, results
+from benchmarks.storage import atomic_write
 from benchmarks.units import format_duration
 
 
@@ -82,3 +86,33 @@ def build(run, status: str, final: dict[str, Any] | None = None, error: str | No
     }
     record.update(final or {})
     return record
+
+
+def write_history(folder: Path, history: list[dict[str, Any]]) -> None:
+    """history.csv (results.HISTORY_COLUMNS), replaced atomically, and the last epoch's scalars."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, results.HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write(Path(folder) / "history.csv", lambda f: f.write(buffer.getvalue()))
+    _tensorboard(Path(folder) / "tensorboard", history[-1:] if history else [])
+
+
+def _tensorboard(folder: Path, rows: list[dict[str, Any]]) -> None:
+    # The runner's own epoch records, not keras.callbacks.TensorBoard: that callback only writes
+    # at epoch end, which a run stopped by its budget or a signal mid-epoch never reaches. Written
+    # on the TensorFlow backend only: elsewhere TensorFlow may be absent, and importing it beside
+    # JAX or torch would claim GPU memory for a few scalars.
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(folder))
+    with writer.as_default():
+        for row in rows:
+            for key in ("loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr", "images_per_second"):
+                if row.get(key) is not None:
+                    tf.summary.scalar(key, row[key], step=row["step"])
+    writer.close()

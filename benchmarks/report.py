@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import datetime
+import io
+import os
 import re
 from pathlib import Path
 from typing import Callable
@@ -20,7 +22,7 @@ from benchmarks.report_sweep import budget_sweep, sweep_kinds
 from benchmarks.report_tables import format_table, main_table, page_tables
 from benchmarks.report_warnings import data_check, fairness_warnings, truthy, warn_stderr
 from benchmarks.results import GROUP, groups, load, rows
-from benchmarks.storage import atomic_write
+from benchmarks.storage import UnsafeFile, atomic_write, read_regular, through_link
 from benchmarks.units import format_duration
 
 
@@ -134,17 +136,20 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
 
 def _tuning_section(results_dir: Path, out_dir: Path, figures: dict, warn: Callable[[str], None]) -> str:
     """The searches that `tune` left under results/tuning/, with their best trials and figure."""
-    import shutil
-
     searches = sorted(Path(results_dir).glob("tuning/*/*/search.csv"))
     if not searches:
         return ""
     lines = ["## Tuning searches\n"]
     for i, path in enumerate(searches):
-        try:
-            trials = pd.read_csv(path)
+        try:  # a regular file inside the folder, of a bounded size: the folder may come from anyone
+            if through_link(results_dir, path.parent):
+                raise UnsafeFile("reached through a symbolic link, never followed")
+            trials = pd.read_csv(io.BytesIO(read_regular(path, "table")))
             done = trials[trials["status"] == "COMPLETED"]
             spent = done["train_seconds"].sum()
+        except UnsafeFile as error:
+            warn(f"{path}: not read ({error})")
+            continue
         except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
             warn(f"{path}: not a readable tuning search ({type(error).__name__})")
             continue
@@ -155,9 +160,14 @@ def _tuning_section(results_dir: Path, out_dir: Path, figures: dict, warn: Calla
                                     train_seconds=lambda t: t["train_seconds"].round(0))
         lines.append(shown.drop(columns=["status"]).to_markdown(index=False) + "\n")
         figure = path.parent / "search.png"
-        if figure.exists():
+        if os.path.lexists(figure):
+            try:
+                image = read_regular(figure, "figure")
+            except OSError as error:
+                warn(f"{figure}: not read ({error.strerror or error})")
+                continue
             name = f"tuning-{i:02d}.png"
-            shutil.copyfile(figure, out_dir / name)
+            atomic_write(out_dir / name, lambda f, image=image: f.write(image), mode="wb")
             figures[name] = out_dir / name
             lines.append(f"![search]({name})\n")
     return "\n".join(lines)

@@ -12,14 +12,14 @@
 
 from __future__ import annotations
 
-import csv
 import io
+import os
 from pathlib import Path
 from typing import Any
 
 from benchmarks import metrics
 from benchmarks.budget import KINDS
-from benchmarks.storage import atomic_write, read_json, write_json
+from benchmarks.storage import read_json, read_regular, through_link, write_json
 
 SCHEMA_VERSION = 1
 STATUSES = ("complete", "diverged", "running", "interrupted", "failed")  # written by the runner
@@ -95,8 +95,8 @@ def write_summary(folder: Path, record: dict[str, Any]) -> None:
 
 def read_summary(folder: Path) -> dict[str, Any] | None:
     try:
-        return read_json(Path(folder) / "summary.json")
-    except (OSError, ValueError):
+        return read_json(Path(folder) / "summary.json", "summary")
+    except (OSError, ValueError, RecursionError):
         return None
 
 
@@ -115,33 +115,10 @@ HISTORY_COLUMNS = ("epoch", "partial", "step", "images", "loss", "train_top1", "
                    "train_eval_top1")
 
 
-def write_history(folder: Path, history: list[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write(Path(folder) / "history.csv", lambda f: f.write(buffer.getvalue()))
-    _tensorboard(Path(folder) / "tensorboard", history[-1:] if history else [])
-
-
-def _tensorboard(folder: Path, rows: list[dict[str, Any]]) -> None:
-    # The runner's own epoch records, not keras.callbacks.TensorBoard: that callback only writes
-    # at epoch end, which a run stopped by its budget or a signal mid-epoch never reaches. Written
-    # on the TensorFlow backend only: elsewhere TensorFlow may be absent, and importing it beside
-    # JAX or torch would claim GPU memory for a few scalars.
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return
-    import tensorflow as tf
-
-    writer = tf.summary.create_file_writer(str(folder))
-    with writer.as_default():
-        for row in rows:
-            for key in ("loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr", "images_per_second"):
-                if row.get(key) is not None:
-                    tf.summary.scalar(key, row[key], step=row["step"])
-    writer.close()
+def _links(results_dir: Path) -> list[Path]:
+    """Folders below `results_dir` that are symbolic links (`run_folders` never enters them)."""
+    return sorted(Path(top) / d for top, dirs, _ in os.walk(results_dir) for d in dirs
+                  if os.path.islink(os.path.join(top, d)))
 
 
 def run_folders(results_dir: Path) -> list[Path]:
@@ -201,9 +178,10 @@ def load(results_dir: Path):
     """
     import pandas as pd
 
-    runs, histories, warnings = [], [], []
+    runs, histories, warnings = [], [], [f"{link}: a symbolic link in the results folder, never followed"
+                                         for link in _links(results_dir)]
     for folder in run_folders(results_dir):
-        row, epochs = _read_run(folder)
+        row, epochs = _read_run(folder, Path(results_dir))
         runs.append(row)
         if row["status"] == "unreadable":
             warnings.append(row["error"])
@@ -245,14 +223,16 @@ class _Unreadable(Exception):
     """One line naming the file and what is wrong with it."""
 
 
-def _read_run(folder: Path):
+def _read_run(folder: Path, root: Path):
     """(run row, history frame or None); the row's status is 'unreadable' when a file is damaged."""
     row: dict[str, Any] = {"folder": str(folder), **_identity_from_path(folder)}
     try:
+        if through_link(root, folder):
+            raise _Unreadable(f"{folder}: reached through a symbolic link, never followed in a results folder")
         record = _read_record(folder)
         row.update(_summary_row(record, folder))
         _read_json_object(folder / "config.json", "config", missing_ok=True)
-        return row, _read_history(folder / "history.csv")
+        return row, _read_history(folder / "history.csv", record)
     except _Unreadable as problem:
         return {**row, "status": "unreadable", "error": str(problem)}, None
 
@@ -267,7 +247,7 @@ def _read_json_object(path: Path, what: str, missing_ok: bool = False) -> dict[s
     import json
 
     try:
-        value = json.loads(path.read_bytes())
+        value = json.loads(read_regular(path, what if what in ("summary", "config") else "json"))
     except FileNotFoundError:
         if missing_ok:
             return None
@@ -321,22 +301,29 @@ def _summary_row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
 def history_readable(folder: Path) -> bool:
     """Whether the run's history.csv reads as `load` reads it (a missing one counts as readable)."""
     try:
-        _read_history(Path(folder) / "history.csv")
+        _read_history(Path(folder) / "history.csv", read_summary(folder))
         return True
     except _Unreadable:
         return False
 
 
-def _read_history(path: Path):
-    """history.csv as a frame (None when the run has none yet)."""
+def _read_history(path: Path, record: dict[str, Any] | None = None):
+    """history.csv as a frame (None when the run has none yet); a finished run's must reach the
+    epochs and steps its summary says (a truncated file is caught, and `run` rebuilds it)."""
     import pandas as pd
 
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
     try:
-        epochs = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        reason = "empty" if isinstance(error, pd.errors.EmptyDataError) else type(error).__name__
+        data = read_regular(path, "history")
+        if data and not data.endswith(b"\n"):  # every row the runner writes ends a line: cut mid-row
+            raise ValueError("truncated")
+        epochs = pd.read_csv(io.BytesIO(data))
+    except OSError as error:
+        raise _Unreadable(f"{path}: cannot be read ({error.strerror or error})")
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        reason = "empty" if isinstance(error, pd.errors.EmptyDataError) else \
+            "truncated mid-row" if str(error) == "truncated" else type(error).__name__
         raise _Unreadable(f"{path}: not a readable history ({reason})")
     missing = [c for c in _HISTORY_REQUIRED if c not in epochs.columns]
     if missing:
@@ -346,4 +333,9 @@ def _read_history(path: Path):
             epochs[column] = pd.to_numeric(epochs[column])
         except (ValueError, TypeError):
             raise _Unreadable(f"{path}: not a readable history (non-numeric {column})")
+    if isinstance(record, dict) and record.get("status") in ("complete", "diverged"):
+        last = epochs["step"].iloc[-1] if len(epochs) else None
+        if len(epochs) != record.get("epochs") or last != record.get("steps"):
+            raise _Unreadable(f"{path}: {len(epochs)} epochs to step {last}, but the summary says {record.get('epochs')} "
+                              f"to step {record.get('steps')} (truncated?); the same `run` command rewrites it")
     return epochs

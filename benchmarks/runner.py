@@ -142,7 +142,7 @@ class Run:
             state.epoch, state.step_in_epoch = state.epoch + 1, 0
         self.save_checkpoint()
         if self.chief:
-            results.write_history(self.folder, state.history)
+            record.write_history(self.folder, state.history)
             results.write_summary(self.folder, self.summary("running"))
         if self.verbose >= 1:
             self.log(record.progress_line(self, row))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import tempfile
 import time
 import uuid
@@ -59,9 +60,44 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda f: json.dump(data, f, indent=2, sort_keys=True, default=_jsonable))
 
 
-def read_json(path: Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
+# What a file of a results folder may weigh: a folder can come from anyone (a colleague, a drive, an
+# archive), so no read follows a link, waits on a FIFO or device, or takes more than its kind needs.
+LIMITS = {"json": 16 << 20, "summary": 4 << 20, "config": 1 << 20, "history": 16 << 20, "table": 16 << 20,
+          "figure": 32 << 20}
+
+
+class UnsafeFile(OSError):
+    """Not a regular file of a bounded size: a link, a FIFO, a device, or too large. `str()` says which."""
+
+
+def read_regular(path: Path, kind: str = "json") -> bytes:
+    """The bytes of `path` if it is a regular file (not a link) of at most LIMITS[kind] bytes."""
+    limit = LIMITS[kind]
+    info = os.lstat(path)  # FileNotFoundError passes through
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeFile("a symbolic link, never followed in a results folder")
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeFile("not a regular file (a FIFO, device or folder)")
+    if info.st_size > limit:
+        raise UnsafeFile(f"{info.st_size:,} bytes, more than a {kind} file may have ({limit:,})")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped in since the lstat
+            raise UnsafeFile("not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise UnsafeFile(f"more than a {kind} file may have ({limit:,} bytes)")
+    return data
+
+
+def read_json(path: Path, kind: str = "json") -> Any:
+    return json.loads(read_regular(path, kind))
+
+
+def through_link(root: Path, path: Path) -> bool:
+    """Whether `path`, below `root`, is reached through a symbolic link (its real place differs)."""
+    real_root = os.path.realpath(root)
+    return os.path.realpath(path) != os.path.join(real_root, os.path.relpath(os.path.abspath(path), os.path.abspath(root)))
 
 
 def _jsonable(value):

@@ -13,6 +13,7 @@ from benchmarks import backends, checkpoint, results
 from benchmarks.config import ConfigError, RunConfig
 from benchmarks.control import Diverged, Interrupted
 from benchmarks.data import check_available, load_splits, train_size
+from benchmarks.record import write_history
 from benchmarks.runner import Run
 from benchmarks.storage import Claim, NoClaim, read_json, write_json
 from benchmarks.units import format_duration
@@ -153,6 +154,9 @@ def run_one(config: RunConfig, results_dir: Path, *, restart: bool = False, stra
     if isinstance(existing, dict) and existing.get("status") in FINISHED and not restart:
         if chief and not results.history_readable(folder):
             _rebuild_history(folder, log)
+        if chief and not _config_readable(folder):  # the summary is whole: only config.json was damaged
+            write_json(folder / "config.json", config.to_dict())
+            log(f"{folder / 'config.json'} was unreadable: rewritten from this run's configuration")
         return _row(config, f"skipped ({existing['status']})", existing)
     claim = Claim(folder) if chief else NoClaim()  # the processes of one multi-worker run share its claim
     if not claim.acquire():
@@ -207,7 +211,7 @@ def _train(config, folder, claim, strategy, chief, verbose, log) -> dict:
         return _row(config, "failed", {"error": message})
     if chief:
         results.write_summary(folder, record)
-        results.write_history(folder, run.state.history)
+        write_history(folder, run.state.history)
     return _row(config, record["status"], record)
 
 
@@ -236,6 +240,13 @@ def _result_changing(record: dict) -> dict:
 _NOT_RESULT_CHANGING = ("jit", "checkpoint_every_minutes", "train_eval_every", "tuning")
 
 
+def _config_readable(folder: Path) -> bool:
+    try:
+        return isinstance(read_json(folder / "config.json", "config"), dict)
+    except (OSError, ValueError, RecursionError):
+        return False
+
+
 def _rebuild_history(folder: Path, log) -> None:
     """A finished run whose history.csv was damaged: every checkpoint holds the whole history,
     so rewrite it from the newest one that reads (nothing is retrained)."""
@@ -243,7 +254,7 @@ def _rebuild_history(folder: Path, log) -> None:
     if loaded is None or not isinstance(loaded[0].get("state", {}).get("history"), list):
         log(f"warning: {folder / 'history.csv'} is unreadable and no checkpoint holds it: --restart retrains the run")
         return
-    results.write_history(folder, loaded[0]["state"]["history"])
+    write_history(folder, loaded[0]["state"]["history"])
     log(f"{folder / 'history.csv'} was unreadable: rewritten from checkpoint {loaded[0]['state'].get('sequence')}")
 
 

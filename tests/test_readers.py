@@ -42,7 +42,7 @@ def fake_run(root: Path, arch="resnet20", seed=0, recipe="paper", variant="", st
     (folder / "summary.json").write_text(json.dumps(record))
     (folder / "config.json").write_text(json.dumps({"arch": arch, "seed": seed}))
     history = pd.DataFrame({c: [1.0, 2.0] for c in results.HISTORY_COLUMNS})
-    history.assign(epoch=[1, 2], partial=[False, False], val_top1=[0.3, test_top1]).to_csv(folder / "history.csv",
+    history.assign(epoch=[1, 2], step=[20, 40], partial=[False, False], val_top1=[0.3, test_top1]).to_csv(folder / "history.csv",
                                                                                           index=False)
     return folder
 

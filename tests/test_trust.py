@@ -195,3 +195,84 @@ def test_checkpoint_numbers_are_parsed_not_matched_by_width(tmp_path):
     meta, _ = checkpoint.load_latest(ckpts, log=lambda *_: None)
     assert meta["state"]["sequence"] == checkpoint.number(newest) and meta["run"]["run"] == cfg.relative_dir()
     assert checkpoint.next_number(ckpts, 0) == checkpoint.number(newest) + 1
+
+
+# -------------------------------------------------------------------- a results folder from anyone
+def test_only_regular_files_inside_the_folder_are_read(tmp_path, monkeypatch):
+    """summary.json -> /dev/zero grew until killed; history.csv as a FIFO hung `report`; a linked
+    search.png was copied into the report (a leak of any file the user can read)."""
+    import os
+
+    from benchmarks import report
+
+    root = tmp_path / "r"
+    good = fake_run(root, "resnet20", 0)
+    zero = fake_run(root, "original", 0)
+    (zero / "summary.json").unlink()
+    (zero / "summary.json").symlink_to("/dev/zero")
+    fifo = fake_run(root, "vgg16", 0)
+    (fifo / "history.csv").unlink()
+    os.mkfifo(fifo / "history.csv")
+    outside = tmp_path / "outside"
+    fake_run(outside, "wrn-16-4", 0)
+    (root / "synthetic" / "paper-2epochs" / "wrn-16-4").symlink_to(outside / "synthetic" / "paper-2epochs" / "wrn-16-4")
+    search = root / "tuning" / "synthetic" / "original-bayesian-30s"
+    search.mkdir(parents=True)
+    (search / "search.csv").write_text("trial,status,val_top1,train_seconds\n1,COMPLETED,0.5,10\n")
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG private")
+    (search / "search.png").symlink_to(secret)
+
+    runs, _ = results.load(root)
+    status = dict(zip(runs["arch"], runs["status"]))
+    assert status == {"resnet20": "complete", "original": "unreadable", "vgg16": "unreadable"}  # wrn-16-4: a link
+    assert any("wrn-16-4: a symbolic link in the results folder, never followed" in w for w in runs.attrs["warnings"])
+    errors = " ".join(runs["error"].dropna())
+    assert "symbolic link" in errors and "not a regular file" in errors and str(good) not in errors
+    warned = []
+    path = report.build(root, tmp_path / "out", fmt="md", warn=warned.append)
+    assert not list((tmp_path / "out").glob("tuning-*")) and "private" not in path.read_text()
+    assert any("search.png" in w and "symbolic link" in w for w in warned)
+
+
+def test_a_file_larger_than_its_kind_may_be_is_never_read(tmp_path):
+    folder = fake_run(tmp_path, "resnet20", 0)
+    with open(folder / "summary.json", "ab") as f:
+        f.write(b" " * (5 << 20))  # still valid JSON, but no summary is 5 MB
+    runs, _ = results.load(tmp_path)
+    assert runs.iloc[0]["status"] == "unreadable" and "more than a summary file may have" in runs.iloc[0]["error"]
+
+
+@pytest.mark.parametrize("cut", ["last row", "mid row", "in the header"])
+def test_a_truncated_history_is_caught_and_rebuilt_by_run(tmp_path, cut):
+    from benchmarks import suite
+    from tests.test_runner import config, train
+
+    cfg = config(budget="2epochs")
+    train(cfg, tmp_path)
+    history = tmp_path / cfg.relative_dir() / "history.csv"
+    whole = history.read_text()
+    lines = whole.splitlines(keepends=True)
+    damaged = {"last row": "".join(lines[:-1]), "mid row": whole[: len(whole) - len(lines[-1]) // 2],
+               "in the header": whole[: len(lines[0]) // 2]}[cut]
+    history.write_text(damaged)
+    runs, _ = results.load(tmp_path)
+    assert runs.iloc[0]["status"] == "unreadable" and "history.csv" in runs.iloc[0]["error"]
+    logs = []
+    assert suite.run_one(cfg, tmp_path, verbose=0, log=logs.append)["status"] == "skipped (complete)"
+    assert history.read_text() == whole and any("rewritten from checkpoint" in line for line in logs)
+    assert results.load(tmp_path)[0].iloc[0]["status"] == "complete"
+
+
+def test_a_damaged_config_of_a_complete_run_is_repaired_by_running_again(tmp_path):
+    from benchmarks import suite
+    from tests.test_runner import config, train
+
+    cfg = config(budget="3steps")
+    train(cfg, tmp_path)
+    (tmp_path / cfg.relative_dir() / "config.json").write_text("{torn")
+    assert results.load(tmp_path)[0].iloc[0]["status"] == "unreadable"
+    logs = []
+    assert suite.run_one(cfg, tmp_path, verbose=0, log=logs.append)["status"] == "skipped (complete)"
+    assert any("config.json was unreadable: rewritten" in line for line in logs)
+    assert results.load(tmp_path)[0].iloc[0]["status"] == "complete"
