@@ -241,6 +241,10 @@ class RunConfig:
                 parts.append(f"{key.removeprefix('data.')}={value}")
         return ", ".join(parts)
 
+    def identity(self) -> dict[str, str]:
+        """What names this run in its checkpoints: its folder and the digest of its data."""
+        return {"run": self.relative_dir(), "data_digest": self.data_digest}
+
     def relative_dir(self) -> str:
         """results/<dataset>/<recipe>-<budget>[-<hash>]/<arch>/seed-<s>: one folder per result."""
         tag = f"{self.recipe.name}-{self.budget}"

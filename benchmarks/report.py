@@ -21,7 +21,7 @@ from benchmarks.report_style import POST, REFERENCE_ARCH, common_variant, refere
 from benchmarks.report_sweep import budget_sweep, sweep_kinds
 from benchmarks.report_tables import format_table, main_table, page_tables
 from benchmarks.report_warnings import data_check, fairness_warnings, truthy, warn_stderr
-from benchmarks.results import GROUP, groups, load, rows
+from benchmarks.results import GROUP, groups, load, plain, rows
 from benchmarks.storage import UnsafeFile, atomic_write, read_regular, through_link
 from benchmarks.units import format_duration
 
@@ -148,23 +148,24 @@ def _tuning_section(results_dir: Path, out_dir: Path, figures: dict, warn: Calla
             done = trials[trials["status"] == "COMPLETED"]
             spent = done["train_seconds"].sum()
         except UnsafeFile as error:
-            warn(f"{path}: not read ({error})")
+            warn(plain(f"{path}: not read ({error})"))
             continue
         except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
             warn(f"{path}: not a readable tuning search ({type(error).__name__})")
             continue
-        lines.append(f"### {path.parent.parent.name} / {path.parent.name}\n")
+        lines.append(f"### {plain(path.parent.parent.name)} / {plain(path.parent.name)}\n")
         lines.append(f"{len(done)} completed trials of {len(trials)}, {format_duration(spent)} of training; "
                      f"objective: best validation top-1 (the test set is never used). Best five:\n")
-        shown = done.head(5).assign(val_top1=lambda t: (100 * t["val_top1"]).round(1),
-                                    train_seconds=lambda t: t["train_seconds"].round(0))
+        shown = done.head(5).assign(val_top1=lambda t: (100 * pd.to_numeric(t["val_top1"])).round(1),
+                                    train_seconds=lambda t: pd.to_numeric(t["train_seconds"]).round(0))
+        shown = shown.rename(columns=plain).map(lambda v: plain(v) if isinstance(v, str) else v)
         lines.append(shown.drop(columns=["status"]).to_markdown(index=False) + "\n")
         figure = path.parent / "search.png"
         if os.path.lexists(figure):
             try:
                 image = read_regular(figure, "figure")
             except OSError as error:
-                warn(f"{figure}: not read ({error.strerror or error})")
+                warn(plain(f"{figure}: not read ({error.strerror or error})"))
                 continue
             name = f"tuning-{i:02d}.png"
             atomic_write(out_dir / name, lambda f, image=image: f.write(image), mode="wb")
@@ -200,6 +201,9 @@ def _post_section(table: pd.DataFrame) -> str:
 
 
 # ------------------------------------------------------------------------------------- HTML
+# Nothing runs and nothing is fetched: images are inlined as data: URIs, the style is inline.
+_CSP = ("<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
+        "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">")
 _STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
           "td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:100%}")
 
@@ -207,8 +211,9 @@ _STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border
 def _check_html() -> None:
     try:
         import markdown  # noqa: F401
+        import nh3  # noqa: F401
     except ImportError:
-        raise ConfigError("report --format html needs the markdown package: pip install markdown")
+        raise ConfigError("report --format html needs the markdown and nh3 packages: pip install markdown nh3")
 
 
 def _html(text: str, figures: dict[str, Path]) -> str:
@@ -216,8 +221,11 @@ def _html(text: str, figures: dict[str, Path]) -> str:
     figures inlined as base64 data URIs, and raw HTML in the text (an error message's `<class ...>`)
     escaped rather than passed through."""
     import markdown
+    import nh3
 
     def inline(match: re.Match) -> str:
+        if match.group(2) not in figures:  # not a figure this report wrote: left as text
+            return match.group(0)
         data = base64.b64encode(figures[match.group(2)].read_bytes()).decode()
         return f"![{match.group(1)}](data:image/png;base64,{data})"
 
@@ -225,5 +233,6 @@ def _html(text: str, figures: dict[str, Path]) -> str:
     converter = markdown.Markdown(extensions=["tables"], output_format="html")
     converter.preprocessors.deregister("html_block")
     converter.inlinePatterns.deregister("html")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>archbench report</title>"
-            f"<style>{_STYLE}</style></head><body>\n{converter.convert(text)}\n</body></html>\n")
+    body = nh3.clean(converter.convert(text), url_schemes={"data"}, link_rel=None)  # no script, handler or link out
+    return (f"<!doctype html><html><head><meta charset='utf-8'>{_CSP}<title>archbench report</title>"
+            f"<style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n")

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from benchmarks import metrics
 from benchmarks.budget import KINDS
-from benchmarks.storage import read_json, read_regular, through_link, write_json
+from benchmarks.storage import linked_folders, plain, read_json, read_regular, through_link, write_json
 
 SCHEMA_VERSION = 1
 STATUSES = ("complete", "diverged", "running", "interrupted", "failed")  # written by the runner
@@ -115,12 +116,6 @@ HISTORY_COLUMNS = ("epoch", "partial", "step", "images", "loss", "train_top1", "
                    "train_eval_top1")
 
 
-def _links(results_dir: Path) -> list[Path]:
-    """Folders below `results_dir` that are symbolic links (`run_folders` never enters them)."""
-    return sorted(Path(top) / d for top, dirs, _ in os.walk(results_dir) for d in dirs
-                  if os.path.islink(os.path.join(top, d)))
-
-
 def run_folders(results_dir: Path) -> list[Path]:
     """Every run folder (one holding a summary.json) under `results_dir`; hidden folders
     (`.restarted/`, where --restart sets old runs aside) and tuning trials are skipped."""
@@ -178,8 +173,8 @@ def load(results_dir: Path):
     """
     import pandas as pd
 
-    runs, histories, warnings = [], [], [f"{link}: a symbolic link in the results folder, never followed"
-                                         for link in _links(results_dir)]
+    runs, histories, warnings = [], [], [plain(f"{link}: a symbolic link in the results folder, never followed")
+                                         for link in linked_folders(results_dir)]
     for folder in run_folders(results_dir):
         row, epochs = _read_run(folder, Path(results_dir))
         runs.append(row)
@@ -234,13 +229,13 @@ def _read_run(folder: Path, root: Path):
         _read_json_object(folder / "config.json", "config", missing_ok=True)
         return row, _read_history(folder / "history.csv", record)
     except _Unreadable as problem:
-        return {**row, "status": "unreadable", "error": str(problem)}, None
+        return {**row, "status": "unreadable", "error": plain(problem)}, None
 
 
 def _identity_from_path(folder: Path) -> dict[str, Any]:
     # <arch>/seed-<s>: enough to name a run whose summary cannot be read.
     seed = folder.name.removeprefix("seed-")
-    return {"arch": folder.parent.name, "seed": int(seed)} if seed.isdigit() else {}
+    return {"arch": plain(folder.parent.name), "seed": int(seed)} if seed.isdigit() and len(seed) < 12 else {}
 
 
 def _read_json_object(path: Path, what: str, missing_ok: bool = False) -> dict[str, Any] | None:
@@ -284,17 +279,25 @@ def _read_record(folder: Path) -> dict[str, Any]:
     return record
 
 
+# A results folder may come from anyone: names must be names (free text is made inert by `plain`).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+_NAME_FIELDS = ("arch", "recipe", "dataset", "budget", "precision", "backend")
+
+
 def _summary_row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
+    bad = [f for f in _NAME_FIELDS if not (isinstance(record.get(f), str) and _NAME.fullmatch(record[f]))]
+    if bad:
+        raise _Unreadable(f"{folder / 'summary.json'}: {bad[0]} {plain(record.get(bad[0]))!r} is not a name a run writes")
     row = {k: record.get(k) for k in run_columns()}
     row.update({m.name: m.read(record) for m in metrics.METRICS.values()})
     versions = record.get("versions") or {}
     data = record.get("data") or {}
-    row.update(folder=str(folder), device=", ".join(map(str, record.get("devices") or [])) or "unknown",
-               versions=f"{record.get('backend', 'tensorflow')} {versions.get(record.get('backend', 'tensorflow'))}, "
-                        f"Keras {versions.get('keras')}, "
-                        f"archbench {versions.get('git_revision') or versions.get('archbench')}",
+    row.update(folder=str(folder), device=plain(", ".join(map(str, record.get("devices") or [])) or "unknown"),
+               versions=plain(f"{record['backend']} {versions.get(record['backend'])}, Keras {versions.get('keras')}, "
+                              f"archbench {versions.get('git_revision') or versions.get('archbench')}"),
+               variant=plain(record.get("variant") or ""), error=None if record.get("error") is None else plain(record["error"]),
                sha256_ok=data.get("sha256_ok"), digest_ok=data.get("digest_ok"), stats_ok=data.get("stats_ok"),
-               data_warnings=list(data.get("warnings") or []))
+               data_warnings=[plain(w) for w in data.get("warnings") or []])
     return row
 
 

@@ -43,8 +43,7 @@ class Run:
         self.claim, self.strategy, self.chief, self.log, self.verbose = claim, strategy, chief, log, verbose
         self.who = f"{config.arch} seed {config.seed}"
         self.state = State()
-        self.checkpointer = checkpoint.Checkpointer(self.folder / "checkpoints", chief=chief, log=log, identity={
-            "run": config.relative_dir(), "data_digest": config.data_digest})
+        self.checkpointer = checkpoint.Checkpointer(self.folder / "checkpoints", chief, log, config.identity())
         self.evaluator = Evaluator(self)
         self.model = self.clock = self.control = None  # control: the current (or last) `fit` call's callback
         self.host_feed = not backends.fits_on_device(splits.pixels().nbytes)  # data stays in host memory

@@ -94,6 +94,21 @@ def read_json(path: Path, kind: str = "json") -> Any:
     return json.loads(read_regular(path, kind))
 
 
+_ACTIVE = str.maketrans({"[": "(", "]": ")", "<": "‹", ">": "›", "|": "/", "`": "'", "\\": "/"})
+
+
+def plain(text: Any) -> str:
+    """Text from a results folder, inert in markdown and HTML: one line, no [ ] < > | ` or backslash
+    (no link, image, tag, table cell or code span can be made of it)."""
+    return " ".join(str(text).split()).translate(_ACTIVE)[:1000]
+
+
+def linked_folders(results_dir: Path) -> list[Path]:
+    """Folders below `results_dir` that are symbolic links (`run_folders` never enters them)."""
+    return sorted(Path(top) / d for top, dirs, _ in os.walk(results_dir) for d in dirs
+                  if os.path.islink(os.path.join(top, d)))
+
+
 def through_link(root: Path, path: Path) -> bool:
     """Whether `path`, below `root`, is reached through a symbolic link (its real place differs)."""
     real_root = os.path.realpath(root)

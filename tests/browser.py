@@ -30,7 +30,9 @@ def _free_port() -> int:
 
 def inspect(page: Path, timeout: float = 60.0) -> dict:
     """Open `page` (a file) and return {'images': [naturalWidth...], 'console': [...], 'errors':
-    [...], 'screenshot': PNG bytes, 'title': str}."""
+    [...], 'screenshot': PNG bytes, 'title': str, 'scripts', 'links' (not data:), 'handlers' (elements
+    with event handlers, frames, forms): counts; 'ran': whether a planted script set window.__pwned;
+    'requests': URLs fetched besides the page itself and data: URIs}."""
     import websocket  # websocket-client
 
     port = _free_port()
@@ -43,16 +45,21 @@ def inspect(page: Path, timeout: float = 60.0) -> dict:
         target = _first_page(port, timeout)
         ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=timeout)
         session = _Session(ws)
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "Network"):
             session.call(f"{domain}.enable")
         session.call("Page.navigate", url=Path(page).resolve().as_uri())
         session.wait_for("Page.loadEventFired", timeout)
         images = session.evaluate("Array.from(document.images).map(i => i.complete ? i.naturalWidth : -1)")
         title = session.evaluate("document.title")
+        active = session.evaluate("[document.scripts.length, Array.from(document.links).filter(a => "
+                                  "!a.href.startsWith('data:')).length, document.querySelectorAll('[onerror],[onload],"
+                                  "[onclick],iframe,object,embed,form').length, window.__pwned === true]")
         shot = base64.b64decode(session.call("Page.captureScreenshot", format="png")["data"])
         ws.close()
+        requests = [e["params"]["request"]["url"] for e in session.events if e.get("method") == "Network.requestWillBeSent"]
         return {"images": images, "console": session.console, "errors": session.errors, "screenshot": shot,
-                "title": title}
+                "title": title, "scripts": active[0], "links": active[1], "handlers": active[2], "ran": active[3],
+                "requests": [u for u in requests if not u.startswith(("data:", Path(page).resolve().as_uri()))]}
     finally:
         browser.kill()
         browser.wait()

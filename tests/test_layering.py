@@ -18,7 +18,7 @@ LAYERS = [  # lowest first
     {"tune_trials", "tune_summary"},
     {"tune"},
     {"plan", "report", "compare", "answer"},
-    {"cli"},
+    {"cli", "cli_args"},
     {"__main__"},
 ]
 READERS = {"report", "compare", "answer", "report_figures", "report_style", "report_sweep", "report_tables",

@@ -228,7 +228,8 @@ def test_html_escapes_the_runs_text_and_renders_tables_and_bold(tmp_path):
     results_dir = two_arch_folder(tmp_path / "results")
     fake_run(results_dir, "resnet20", 5, status="failed", error="TypeError: <class 'int'> is not <b>callable</b>")
     html = report.build(results_dir, tmp_path / "r", fmt="html", warn=lambda _: None).read_text()
-    assert "&lt;class 'int'&gt; is not &lt;b&gt;callable&lt;/b&gt;" in html and "<b>callable" not in html
+    # the run's text is kept readable and inert: its angle brackets become look-alikes, never a tag
+    assert "‹class 'int'› is not ‹b›callable‹/b›" in html and "<b>callable" not in html
     assert re.search(r"<th[^>]*>test top-1 %</th>", html) and re.search(r"<td[^>]*><strong>61.0 ± 1.4 \(n=2\)", html)
     assert "**" not in html and "|---" not in html
     pngs = list((tmp_path / "r").glob("*.png"))

@@ -73,16 +73,21 @@ def test_the_same_architecture_twice_is_planned_once():
 
 # ----------------------------------------------------------------------------------- compare
 def test_compare_names_its_file_from_safe_characters_inside_out(tmp_path):
+    """`compare "x/../../../../tmp/name" original` built its output path from the name."""
     for seed in range(2):
         fake_run(tmp_path / "r", "original", seed)
         other = fake_run(tmp_path / "r", "resnet20", seed)
         record = json.loads((other / "summary.json").read_text())
-        record["arch"] = "../../evil name"
-        (other / "summary.json").write_text(json.dumps(record))
-    _, path = compare.run(["original", "../../evil name"], tmp_path / "r", tmp_path / "out")
-    assert path.parent == tmp_path / "out" and path.name == "compare-original-vs-evil_name.md"
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["compare-original-vs-evil_name.md",
-                                                                     "compare-original-vs-evil_name.png"]
+        (other / "summary.json").write_text(json.dumps({**record, "arch": "x/../../name"}))  # never a name
+    with pytest.raises(ConfigError, match="no results for x/../../name"):
+        compare.run(["original", "x/../../name"], tmp_path / "r", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    runs, _ = results.load(tmp_path / "r")
+    assert (runs.loc[runs["arch"] != "original", "status"] == "unreadable").all()
+    fake_run(tmp_path / "r", "wrn-16-4", 0)
+    fake_run(tmp_path / "r", "wrn-16-4", 1)
+    _, path = compare.run(["original", "wrn-16-4"], tmp_path / "r", tmp_path / "out")
+    assert path == tmp_path / "out" / "compare-original-vs-wrn-16-4.md"
 
 
 def test_compare_of_architectures_that_share_no_budget_is_an_error_and_writes_nothing(tmp_path):
@@ -276,3 +281,55 @@ def test_a_damaged_config_of_a_complete_run_is_repaired_by_running_again(tmp_pat
     assert suite.run_one(cfg, tmp_path, verbose=0, log=logs.append)["status"] == "skipped (complete)"
     assert any("config.json was unreadable: rewritten" in line for line in logs)
     assert results.load(tmp_path)[0].iloc[0]["status"] == "complete"
+
+
+# ------------------------------------------------------------------------------------ injection
+HOSTILE = {
+    "link": "[click](javascript:window.__pwned=true)",
+    "forged": "x\n\n## What to train\n\n| forged | table |",
+    "image": "![p](/etc/passwd.png)",
+    "script": "<script>window.__pwned=true</script><img src=x onerror=window.__pwned=true>",
+    "fetch": "<img src='http://127.0.0.1:9/leak.png'>",
+}
+
+
+def hostile_folder(root):
+    """Runs whose free text (variant, error, device, warnings) and names hold markdown and HTML."""
+    for seed in range(2):
+        fake_run(root, "resnet20", seed, variant=HOSTILE["link"] + " " + HOSTILE["forged"], test_top1=0.5 + seed / 100,
+                 devices=[HOSTILE["script"]], data={"warnings": [HOSTILE["fetch"]], "sha256_ok": False})
+        fake_run(root, "original", seed, test_top1=0.4 + seed / 100)
+    named = fake_run(root, "vgg16", 0)
+    record = json.loads((named / "summary.json").read_text())
+    (named / "summary.json").write_text(json.dumps({**record, "arch": HOSTILE["image"]}))
+    failed = fake_run(root, "wrn-16-4", 0, status="failed", error=HOSTILE["script"] + HOSTILE["forged"])
+    return root, failed
+
+
+def test_no_string_from_a_results_folder_becomes_markup_in_report_md(tmp_path):
+    from benchmarks import report
+
+    root, _ = hostile_folder(tmp_path / "r")
+    text = report.build(root, tmp_path / "out", "md", warn=lambda *_: None).read_text()
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert headings.count("## What to train") == 1 and not any("forged" in h for h in headings)
+    assert not any(line.startswith("| forged") for line in text.splitlines())
+    for fragment in ("](javascript:", "<script", "<img", "![p]"):
+        assert fragment not in text, fragment
+    runs, _ = results.load(root)
+    assert "is not a name a run writes" in runs.loc[runs["status"] == "unreadable", "error"].iloc[0]
+
+
+def test_the_html_report_runs_no_script_and_fetches_nothing(tmp_path):
+    from benchmarks import report
+    from tests import browser
+
+    root, _ = hostile_folder(tmp_path / "r")
+    page = report.build(root, tmp_path / "out", "html", warn=lambda *_: None)  # no KeyError on a fake figure
+    html = page.read_text()
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert "href" not in html and "<script" not in html and "<img src=x" not in html
+    assert browser.executable(), "no Chromium: apt-get install chromium-headless-shell (.ci/run does)"
+    seen = browser.inspect(page)
+    assert (seen["scripts"], seen["links"], seen["handlers"], seen["ran"]) == (0, 0, 0, False), seen
+    assert seen["requests"] == [] and seen["images"] and all(w > 0 for w in seen["images"])
