@@ -74,8 +74,8 @@ def check_hparams(arch: str, hparams) -> None:
         architectures.check_options(arch, dict(hparams))
         if hparams:  # values too: the builder checks ranges (dropout in [0, 1), ...) when it builds
             architectures.build(arch, num_classes=10, **dict(hparams))
-    except ValueError as error:
-        raise ConfigError(f"--hparams: {error}")
+    except (ValueError, TypeError, IndexError, KeyError) as error:  # any value a builder cannot take
+        raise ConfigError(f"--hparams: {str(error).splitlines()[0][:200] if str(error) else type(error).__name__}")
 
 
 def post_baseline(config: RunConfig) -> RunConfig:
@@ -97,15 +97,46 @@ def tuned(config: RunConfig, results_dir: str, path: str | None) -> RunConfig:
         raise ConfigError(f"no tuned hyperparameters at {file}: run `python -m benchmarks tune {base} "
                           f"--dataset {config.data.dataset}` first, or pass --hparams FILE")
     record = tune_summary.load_best(file)
-    base_recipe = RECIPES.get(record["recipe"].get("name"), config.recipe)
-    recipe = dataclasses.replace(base_recipe, learning_rate=float(record["recipe"]["learning_rate"]),
-                                 batch_size=int(record["recipe"]["batch_size"]), base_batch=None)
+    name, lr, batch = _tuned_recipe(record, file)
+    base_recipe = RECIPES.get(name, config.recipe)
+    recipe = dataclasses.replace(base_recipe, learning_rate=lr, batch_size=batch, base_batch=None)
     data = dataclasses.replace(config.data, batch_size=recipe.batch_size, augment=recipe.augment)
-    builder = tuple(sorted((k, tuple(map(tuple, v)) if k == "filters" else v) for k, v in record["builder"].items()))
+    builder = builder_options(record["builder"], str(file))
     tuning = {"file": str(file), "tuner": record.get("tuner"), "trials": record.get("trials"),
               "compute_seconds": record.get("compute_seconds"), "budget_per_trial": record.get("budget_per_trial"),
               "score": record.get("score")}
     return dataclasses.replace(config, recipe=recipe, data=data, hparams=builder, tuning=tuple(sorted(tuning.items())))
+
+
+def _tuned_recipe(record: Any, file) -> tuple[str | None, float, int]:
+    """(recipe name, learning rate, batch size) of a tuned file, each checked: one line, not a traceback."""
+    import math
+
+    recipe = record.get("recipe") if isinstance(record, dict) else None
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"{file}: no recipe object (learning_rate, batch_size): not written by `tune`?")
+    lr, batch = recipe.get("learning_rate"), recipe.get("batch_size")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise ConfigError(f"{file}: learning_rate must be a positive number, got {lr!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1 << 20:
+        raise ConfigError(f"{file}: batch_size must be a whole number of images, got {batch!r}")
+    name = recipe.get("name")
+    return (name if isinstance(name, str) else None), float(lr), batch
+
+
+def builder_options(values: Any, source: str) -> tuple[tuple[str, Any], ...]:
+    """Builder options as a hashable, sorted tuple: JSON lists become tuples (`filters` is a list of
+    lists); anything but an object of options is one line."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"--hparams {source} must hold a JSON object of builder options")
+
+    def freeze(value):
+        return tuple(freeze(v) for v in value) if isinstance(value, list) else value
+
+    try:
+        return tuple(sorted((str(k), freeze(v)) for k, v in values.items()))
+    except RecursionError:
+        raise ConfigError(f"--hparams {source}: nested too deeply")
 
 
 def _data(base: DataConfig, fields: dict[str, Any]) -> DataConfig:
@@ -127,12 +158,7 @@ def load_hparams(path: str | None) -> tuple[tuple[str, Any], ...]:
         else:
             with open(path) as f:
                 values = json.load(f)
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"cannot read --hparams {path}: {error}")
+    except (OSError, ValueError, RecursionError) as error:
+        raise ConfigError(f"cannot read --hparams {path}: {str(error)[:200] or type(error).__name__}")
     values = values.get("builder", values) if isinstance(values, dict) else values
-    if not isinstance(values, dict):
-        raise ConfigError(f"--hparams {path} must hold a JSON object of builder options")
-    try:
-        return tuple(sorted((k, tuple(map(tuple, v)) if k == "filters" else v) for k, v in values.items()))
-    except TypeError:
-        raise ConfigError(f"--hparams {path}: filters must be a list of lists of integers")
+    return builder_options(values, path)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 from pathlib import Path
@@ -86,6 +87,11 @@ def validate_summary(record: dict[str, Any]) -> list[str]:
             problems.append(f"{key}: {type(record[key]).__name__} is not {'/'.join(t.__name__ for t in types)}")
     if record.get("status") not in STATUSES:
         problems.append(f"status {record.get('status')!r} is not one of {STATUSES}")
+    for key, value in record.items():  # ranges too, before pandas or a log axis sees them
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and key in SUMMARY_SCHEMA:
+            low, high = (-1, 1) if key == "gap" else (0, 1) if key.endswith(("top1", "top5", "_used")) else (0, 2**63 - 1)
+            if not (math.isfinite(value) and low <= value <= high):
+                problems.append(f"{key}: {value!r} is outside {low}..{high:.3g}")
     return problems
 
 

@@ -102,8 +102,8 @@ def _figure(done, project: Path) -> None:
 def load_best(path: Path) -> dict[str, Any]:
     try:
         record = read_json(path)
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"cannot read tuned hyperparameters {path}: {error}")
-    if "builder" not in record:
+    except (OSError, ValueError, RecursionError) as error:
+        raise ConfigError(f"cannot read tuned hyperparameters {path}: {str(error)[:200] or type(error).__name__}")
+    if not isinstance(record, dict) or "builder" not in record:
         raise ConfigError(f"{path} is not a best_hyperparameters.json written by `tune`")
     return record

@@ -333,3 +333,51 @@ def test_the_html_report_runs_no_script_and_fetches_nothing(tmp_path):
     seen = browser.inspect(page)
     assert (seen["scripts"], seen["links"], seen["handlers"], seen["ran"]) == (0, 0, 0, False), seen
     assert seen["requests"] == [] and seen["images"] and all(w > 0 for w in seen["images"])
+
+
+@pytest.mark.parametrize("field,value", [("steps", 2**63), ("params", -1), ("test_top1", 1.5), ("gap", -2.0),
+                                         ("train_seconds", float("nan"))])
+def test_numbers_out_of_range_make_an_unreadable_row_not_a_traceback(tmp_path, field, value):
+    from benchmarks import report
+
+    for seed in range(2):
+        fake_run(tmp_path / "r", "original", seed)
+    folder = fake_run(tmp_path / "r", "resnet20", 0)
+    record = json.loads((folder / "summary.json").read_text())
+    (folder / "summary.json").write_text(json.dumps({**record, field: value}))
+    runs, _ = results.load(tmp_path / "r")
+    bad = runs[runs["arch"] == "resnet20"].iloc[0]
+    assert bad["status"] == "unreadable" and f"{field}: " in bad["error"] and "outside" in bad["error"]
+    report.build(tmp_path / "r", tmp_path / "out", "md", warn=lambda *_: None)  # no TypeError, no log-axis error
+    fake_run(tmp_path / "r", "resnet20", 1)
+    compare.run(["original", "resnet20"], tmp_path / "r", tmp_path / "out")
+
+
+# ----------------------------------------------------------------------------- tuned files, hparams
+@pytest.mark.parametrize("record,match", [
+    ({"builder": {}}, "no recipe object"),
+    ({"builder": {}, "recipe": {"learning_rate": "abc", "batch_size": 64}}, "learning_rate must be a positive number"),
+    ({"builder": {}, "recipe": {"learning_rate": 1e-3, "batch_size": "x"}}, "batch_size must be a whole number"),
+    ({"builder": {}, "recipe": {"learning_rate": 1e-3, "batch_size": 64.7}}, "batch_size must be a whole number"),
+    ({"builder": {"filters": 5}, "recipe": {"learning_rate": 1e-3, "batch_size": 64}}, "filters"),
+    ({"builder": {"filters": [["a"]]}, "recipe": {"learning_rate": 1e-3, "batch_size": 64}}, "--hparams"),
+    (["builder"], "is not a best_hyperparameters.json"),
+])
+def test_a_bad_tuned_file_is_one_line(tmp_path, cli_in_process, record, match):
+    path = tmp_path / "best.json"
+    path.write_text(json.dumps(record))
+    code, err = cli_in_process("run", "original-tuned", "--preset", "smoke", "--hparams", str(path),
+                               "--results-dir", str(tmp_path / "r"))
+    assert code == 2 and len(err) == 1 and match in err[0], err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("hparams,match", [
+    ('{"input_shape": [8, 8, 3]}', "takes no option 'input_shape'"),
+    ("[" * 100_000 + "]" * 100_000, "cannot read --hparams"),
+    ('{"dropout": [0.1]}', "dropout"),
+])
+def test_bad_hparams_are_one_line(tmp_path, cli_in_process, hparams, match):
+    code, err = cli_in_process("run", "original", "--preset", "smoke", "--hparams", hparams,
+                               "--results-dir", str(tmp_path / "r"))
+    assert code == 2 and len(err) == 1 and match in err[0], err
