@@ -233,6 +233,8 @@ def main(argv=None) -> int:
         if hasattr(args, "backend"):  # before anything imports Keras
             backends.select(args.backend)
             backends.jax_flags(getattr(args, "deterministic", False))
+        elif args.verb in ("report", "compare"):
+            backends.for_readers()
         backends.import_tensorflow_quietly()
         return COMMANDS[args.func](args)
     except ConfigError as error:

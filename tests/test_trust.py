@@ -47,6 +47,8 @@ def test_a_row_that_selected_on_the_test_set_is_never_the_answer(tmp_path):
     (("speed", "resnet20", "--peak-tflops", "-1"), "--peak-tflops must be a positive number"),
     (("speed", "resnet20", "--json", "/tmp"), "--json /tmp is a folder"),
     (("speed", "resnet20", "--json", "/no/such/folder/x.json"), "is in a folder that does not exist"),
+    (("run", "resnet20", "--preset", "smoke", "--precision", "mixed_float16"), "mixed_float16 on a CPU"),
+    (("speed", "resnet20", "--precision", "mixed_float16"), "mixed_float16 on a CPU"),
 ])
 def test_bad_values_are_one_line_and_nothing_is_written(tmp_path, cli_in_process, argv, match, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -381,3 +383,21 @@ def test_bad_hparams_are_one_line(tmp_path, cli_in_process, hparams, match):
     code, err = cli_in_process("run", "original", "--preset", "smoke", "--hparams", hparams,
                                "--results-dir", str(tmp_path / "r"))
     assert code == 2 and len(err) == 1 and match in err[0], err
+
+
+def test_report_needs_no_backend_even_when_keras_backend_names_a_missing_one(tmp_path, cli_env):
+    """KERAS_BACKEND=jax without JAX installed crashed `report`, which trains nothing."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    missing = [b for b in ("torch", "jax", "tensorflow") if importlib.util.find_spec(b) is None]
+    assert missing, "every backend is installed here: nothing to test against"
+    for seed in range(2):
+        fake_run(tmp_path / "r", "original", seed)
+        fake_run(tmp_path / "r", "resnet20", seed)
+    for verb in (["report", "--out", str(tmp_path / "out")], ["compare", "original", "resnet20", "--out", str(tmp_path / "c")]):
+        proc = subprocess.run([sys.executable, "-m", "benchmarks", *verb, "--results-dir", str(tmp_path / "r")],
+                              capture_output=True, text=True, env={**cli_env, "KERAS_BACKEND": missing[0]}, timeout=300)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert (tmp_path / "out" / "report.md").exists()
