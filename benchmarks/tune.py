@@ -13,10 +13,12 @@ retry rather than lost, and a trial that failed is retried by the next run of th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +197,37 @@ def search(arch: str, *, tuner: str, max_trials: int, budget: Budget, data: Data
     digest = check_search(arch, tuner, max_trials, recipe, data, budget)
     project = search_dir(results_dir, data, arch, tuner, budget, recipe, digest)
     project.mkdir(parents=True, exist_ok=True)
+    with _one_process(project):
+        return _search(project, arch, tuner, max_trials, budget, data, recipe, results_dir, digest, log)
+
+
+@contextlib.contextmanager
+def _one_process(project: Path):
+    """One `tune` process per search (two trained the same trial ids into the same folders), unless
+    keras-tuner's distributed mode shares it on purpose. The claim is kept alive by a heartbeat
+    thread: a trial can train for longer than the claim's staleness timeout."""
+    if distributed_role() is not None:
+        yield
+        return
+    claim = Claim(project)
+    if not claim.acquire():
+        raise ConfigError(f"another `tune` process is running the search in {project}: wait for it, or share a "
+                          f"search with keras-tuner's distributed mode (README, Tuning)")
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(30):
+            claim.heartbeat(0)
+
+    threading.Thread(target=beat, daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
+        claim.release()
+
+
+def _search(project, arch, tuner, max_trials, budget, data, recipe, results_dir, digest, log) -> dict[str, Any]:
     _claim(project, {"arch": arch, "dataset": data.name, "tuner": tuner, "budget_per_trial": str(budget),
                      "differences": differences(data, arch, budget, recipe, digest)})
     repair(project, log)

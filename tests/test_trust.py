@@ -401,3 +401,21 @@ def test_report_needs_no_backend_even_when_keras_backend_names_a_missing_one(tmp
                               capture_output=True, text=True, env={**cli_env, "KERAS_BACKEND": missing[0]}, timeout=300)
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert (tmp_path / "out" / "report.md").exists()
+
+
+# ------------------------------------------------------------------------------------- tune
+def test_a_second_tune_process_on_one_search_is_refused(tmp_path, cli_in_process, monkeypatch):
+    """Two `tune` processes on one search trained the same trial ids into the same folders."""
+    from benchmarks import tune
+
+    with tune._one_process(tmp_path):
+        assert (tmp_path / "claim.json").exists()
+        with pytest.raises(ConfigError, match="another `tune` process is running the search"):
+            with tune._one_process(tmp_path):
+                pass
+    assert not (tmp_path / "claim.json").exists()  # released: the same command can run again
+    monkeypatch.setattr(tune.Claim, "acquire", lambda self: False)  # as if another process held it
+    code, err = cli_in_process("tune", "original", "--dataset", "synthetic", "--tuner", "random", "--max-trials", "1",
+                               "--budget", "2steps", "--results-dir", str(tmp_path / "r"))
+    assert code == 2 and len(err) == 1 and "another `tune` process" in err[0], err
+    assert not list((tmp_path / "r").glob("tuning/*/*/trial_*"))
