@@ -71,11 +71,6 @@ class Budget:
             return f"{self.amount:g}flop"
         return f"{self.amount:g}images" if self.kind == "images" else f"{int(self.amount)}{self.kind}"
 
-    @property
-    def on_the_clock(self) -> bool:
-        """True for a time budget: progress is training time, not steps."""
-        return self.kind == "seconds"
-
     def images(self, train_images: int, batch_size: int, flops_per_image: float | None = None) -> float | None:
         """Training images the budget allows (None for a time budget)."""
         if self.kind == "flops":

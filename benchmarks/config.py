@@ -272,7 +272,7 @@ PRESETS = {
     "smoke": Preset(
         "smoke", "synthetic data, tiny budget: the whole suite in a few minutes on 2 CPU cores",
         DataConfig(dataset="synthetic", val_size=500, train_eval_size=500, synthetic_train=2000,
-                   synthetic_test=500, synthetic_classes=20, batch_size=64),
+                   synthetic_test=500, synthetic_classes=20),  # batch: the recipe's
         tuple(a for a in DEFAULT_SUITE if a != "wrn-28-10"), "4epochs", "paper",
         note="smoke drops wrn-28-10 from the default suite (36.5M parameters: minutes per epoch on a CPU)"),
     "synthetic-cifar": Preset(

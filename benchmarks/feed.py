@@ -25,10 +25,9 @@ import numpy as np
 from keras import ops
 
 PAD = 4  # pixels of reflection padding before the random crop (He et al., Zagoruyko & Komodakis)
-CUTOUT = 8  # side of the cutout square in the `strong` preset (DeVries & Taylor 2017)
+CUTOUT = 8  # side of the cutout square of `--augment strong` (DeVries & Taylor 2017)
 NO_CUTOUT = -(10**4)  # a cutout centre that masks nothing
 NAME = "device_images"  # the layer's name: its variable is data, never checkpointed
-AUGMENTATIONS = ("none", "standard", "strong")
 
 
 # ------------------------------------------------------------------------------- the host plan
@@ -39,7 +38,7 @@ def epoch_plan(indices: np.ndarray, seed: int, epoch: int, batch_size: int, augm
     rng = np.random.default_rng([seed, epoch, 7])
     order = rng.permutation(len(indices))[: len(indices) // batch_size * batch_size]
     n = len(order)
-    # Every parameter is drawn whatever the preset, so presets share one random stream.
+    # Every parameter is drawn whatever the augmentation, so all levels share one random stream.
     shift = rng.integers(-PAD, PAD + 1, size=(n, 2), dtype=np.int32)
     flip = rng.integers(0, 2, size=n, dtype=np.int32)
     centre = np.stack([rng.integers(0, size, n, dtype=np.int32) for size in image_size], axis=1)

@@ -56,7 +56,8 @@ class Run:
         if config.backend != keras.backend.backend():
             raise RuntimeError(f"this run is for the {config.backend} backend; Keras runs on {keras.backend.backend()}")
         keras.utils.set_random_seed(config.seed)
-        backends.deterministic_ops()
+        if config.deterministic:  # opt-in: deterministic kernels are slower, and speed is what is measured
+            backends.deterministic_ops()
         keras.mixed_precision.set_global_policy(config.precision)
         if self.host_feed:
             self.log(f"{self.who}: the data ({self.splits.pixels().nbytes / 2**30:.1f} GiB) does not fit beside the "

@@ -32,7 +32,7 @@ def fake_run(root: Path, arch="resnet20", seed=0, recipe="paper", variant="", st
                   budget_kind=Budget.parse(budget).kind, precision="float32", backend="tensorflow", devices=["CPU"],
                   variant=variant, config_hash=config_hash, epochs=2, steps=40, train_seconds=100.0, images_per_second=1000.0,
                   best_val_top1=test_top1, final_val_top1=test_top1, test_top1=test_top1, test_top5=0.9,
-                  train_eval_top1=test_top1 + 0.05, gap=0.05, time_to_target={"0.52": 60.0}, params=1000,
+                  train_eval_top1=min(test_top1 + 0.05, 1.0), gap=0.05, time_to_target={"0.52": 60.0}, params=1000,
                   mmacs=10.0, data={"sha256_ok": None, "warnings": []}, diverged_at=None, tuning=None)
     record.update(fields)
     assert results.validate_summary(record) == []

@@ -419,3 +419,17 @@ def test_a_second_tune_process_on_one_search_is_refused(tmp_path, cli_in_process
                                "--budget", "2steps", "--results-dir", str(tmp_path / "r"))
     assert code == 2 and len(err) == 1 and "another `tune` process" in err[0], err
     assert not list((tmp_path / "r").glob("tuning/*/*/trial_*"))
+
+
+def test_determinism_is_opt_in(tmp_path, monkeypatch):
+    """runner.py turned TensorFlow's op determinism on for every run: on GPUs that forces the slower
+    deterministic kernels into exactly what is measured (img/s, time budgets)."""
+    from benchmarks import backends
+    from tests.test_runner import config, train
+
+    calls = []
+    monkeypatch.setattr(backends, "deterministic_ops", lambda: calls.append(1))
+    train(config(budget="2steps"), tmp_path / "a")
+    assert calls == []
+    train(config(budget="2steps", deterministic=True), tmp_path / "b")
+    assert calls == [1]
