@@ -26,7 +26,7 @@ def check_arch(name: str) -> str:
 def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int], budget: str | None,
          recipe: str | None, data_flags: dict[str, Any], run_flags: dict[str, Any],
          results_dir: str = "results", tuned_file: str | None = None) -> tuple[list[RunConfig], str]:
-    """(configs, note): the (budget x arch x seed) matrix in a fixed order, plus the preset's note.
+    """(configs, note): the (budget x seed x arch) matrix in a fixed order, plus the preset's note.
     `budget` may be a sweep, '5m,15m,1h': every run once per budget, each with its own schedule."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
@@ -45,15 +45,17 @@ def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int],
         raise ConfigError(f"unknown data option(s): {', '.join(sorted(unknown))}")
     # each architecture once: `run resnet20 resnet20 --restart` must not train it twice
     names = list(chosen.suite) if all_ else list(dict.fromkeys(check_arch(a) for a in archs))
+    # Seed by seed: every row has seed 0 before any has seed 1, so an interrupted suite already
+    # compares every row, and consecutive runs share one seed's data splits (loaded once).
     configs = []
+    baseline = all_ and chosen.post_baseline and the_recipe.name != "post"
     for the_budget in budgets:
-        for arch in names:
-            for seed in seeds:
-                fields = {"batch_size": the_recipe.batch_size, "augment": the_recipe.augment, **given, "seed": seed}
-                data = _data(chosen.data, fields)
+        for seed in seeds:
+            fields = {"batch_size": the_recipe.batch_size, "augment": the_recipe.augment, **given, "seed": seed}
+            data = _data(chosen.data, fields)
+            for arch in names:
                 configs.append(RunConfig(arch=arch, data=data, recipe=the_recipe, budget=the_budget, **run_flags))
-    if all_ and chosen.post_baseline and the_recipe.name != "post" and "original" in names:
-        configs += [post_baseline(c) for c in configs if c.arch == "original"]
+            configs += [post_baseline(c) for c in configs[-len(names):] if baseline and c.arch == "original"]
     configs = [tuned(c, results_dir, tuned_file) if c.arch.endswith("-tuned") else c for c in configs]
     for arch, hparams in dict.fromkeys((c.model_name, c.hparams) for c in configs):  # each distinct pair once
         check_hparams(arch, hparams)

@@ -125,6 +125,20 @@ def _from_archive(path):
                         sha256_ok=data.sha256_ok, warnings=warnings)
 
 
+def fail_fast(dataset: str, data_dir: str | None) -> None:
+    """DataUnavailableError now, before TensorFlow and tfds load (seconds), when `dataset` is
+    nowhere here: no image folders, no archive, no tfds copy on disk and no network to fetch one."""
+    spec = datasets.DATASETS.get(dataset)
+    if spec is None or spec.tfds_name is None or folders.is_image_tree(data_dir):
+        return
+    if archives.find(dataset, data_dir) is not None:
+        return
+    tfds_dir = Path(data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets").expanduser()
+    if any(tfds_dir.glob(f"{spec.tfds_name}/*/dataset_info.json")) or _reachable(DOWNLOAD_HOST):
+        return
+    raise DataUnavailableError(_missing_message(DataConfig(dataset=dataset, data_dir=data_dir)))
+
+
 def _tfds_builder(config: DataConfig, download: bool):
     try:
         import tensorflow  # noqa: F401  (tfds reads its files through TensorFlow)

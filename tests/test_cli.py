@@ -85,3 +85,15 @@ def test_the_verbs_are_the_documented_ones():
 def test_every_verb_has_help(cli_env, verb):
     proc = cli(verb, "--help", env=cli_env)
     assert proc.returncode == 0 and f"usage: archbench {verb}" in proc.stdout
+
+
+def test_a_missing_dataset_is_one_line_before_tensorflow_loads(tmp_path, cli_env):
+    """The error came only after TensorFlow and tfds had loaded (11-18 s): specs and archives need
+    neither, so the one line comes first (the time itself is left to benchmarks, not tests)."""
+    code = ("import sys; from benchmarks import cli; rc = cli.main(['run', 'resnet20', '--results-dir', sys.argv[1]]); "
+            "print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r")], capture_output=True, text=True,
+                          env={**cli_env, "TFDS_DATA_DIR": str(tmp_path / "tfds")}, timeout=120)
+    assert proc.stdout.split() == ["2", "False", "False"], (proc.stdout, proc.stderr)
+    assert proc.stderr.count("\n") == 1 and "cifar100 not found" in proc.stderr
+    assert not (tmp_path / "r").exists()

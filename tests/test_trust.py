@@ -433,3 +433,16 @@ def test_determinism_is_opt_in(tmp_path, monkeypatch):
     assert calls == []
     train(config(budget="2steps", deterministic=True), tmp_path / "b")
     assert calls == [1]
+
+
+def test_a_suite_runs_seed_by_seed_with_the_post_recipe_in_each_seed():
+    """Every row gets seed 0 before any gets seed 1 (an interrupted suite already compares every
+    row), and consecutive runs share one seed's data splits."""
+    from benchmarks import plan
+
+    configs, _ = plan.plan([], all_=True, preset="smoke", seeds=[0, 1], budget="2steps,4steps", recipe=None,
+                           data_flags={}, run_flags={})
+    order = [(str(c.budget), c.seed, c.arch, c.recipe.name) for c in configs]
+    suite = ("original", "vgg16", "resnet20", "wrn-16-4")
+    assert order == [(b, s, a, r) for b in ("2steps", "4steps") for s in (0, 1)
+                     for a, r in [*((a, "paper") for a in suite), ("original", "post")]]
