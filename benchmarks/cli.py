@@ -224,10 +224,15 @@ def _print_table(rows) -> None:
 
 
 def _data_first(args) -> None:
-    """A dataset that is nowhere here is one line in a second or two, not after TensorFlow loads."""
+    """A dataset that is nowhere here is one line in a second or two, not after TensorFlow loads.
+    A malformed budget is said first; the other checks need the registry (Keras) and come after."""
     from benchmarks import sources
+    from benchmarks.budget import Budget
     from benchmarks.config import PRESETS
 
+    if args.verb in ("run", "speed", "tune") and getattr(args, "budget", None):
+        for part in str(args.budget).split(","):
+            Budget.parse(part)
     dataset = getattr(args, "dataset", None)
     if args.verb == "run" and dataset is None and args.preset in PRESETS:
         dataset = PRESETS[args.preset].data.dataset

@@ -89,7 +89,8 @@ def validate_summary(record: dict[str, Any]) -> list[str]:
         problems.append(f"status {record.get('status')!r} is not one of {STATUSES}")
     for key, value in record.items():  # ranges too, before pandas or a log axis sees them
         if isinstance(value, (int, float)) and not isinstance(value, bool) and key in SUMMARY_SCHEMA:
-            low, high = (-1, 1) if key == "gap" else (0, 1) if key.endswith(("top1", "top5", "_used")) else (0, 2**63 - 1)
+            low, high = (-1, 1) if key == "gap" else (0, 1) if key.endswith(("top1", "top5", "_used")) else \
+                (0, 2**63 - 1 if isinstance(value, int) else math.inf)  # an int past int64 breaks pandas
             if not (math.isfinite(value) and low <= value <= high):
                 problems.append(f"{key}: {value!r} is outside {low}..{high:.3g}")
     return problems
@@ -165,8 +166,7 @@ def _dtypes() -> dict[str, str]:
     return {c: metrics.dtype(types[c]) for c in run_columns() if c in types and metrics.dtype(types[c])}
 
 
-# The history columns the report draws; every present column but `partial` must be numeric.
-_HISTORY_REQUIRED = ("epoch", "step", "train_top1", "val_top1", "train_seconds")
+_HISTORY_REQUIRED = ("epoch", "step", "train_top1", "val_top1", "train_seconds")  # drawn; all but `partial` numeric
 
 
 def load(results_dir: Path):

@@ -78,8 +78,7 @@ class Run:
         trains the run: host, device, where it started). True when it resumed."""
         self.build()
         resumed = self.restore()
-        segment = environment.segment(self.state.step)
-        self.state.segments.append(segment)
+        self.state.segments.append(segment := environment.segment(self.state.step))
         if self.chief:
             results.append_environment(self.folder, {**environment.describe(), **segment})
             results.write_summary(self.folder, self.summary("running"))

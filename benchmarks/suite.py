@@ -108,20 +108,27 @@ def prepare(configs: list[RunConfig]) -> list[RunConfig]:
     for data_config in dict.fromkeys(c.data for c in configs):
         digests[data_config] = check_available(data_config)
     for config in configs:
-        check_buildable(config)
+        if not check_buildable(config):
+            continue  # its options fail at any size: the run records that failure and the suite goes on
         flops = flops_per_image(config) if config.budget.kind == "flops" else None
         config.budget.check_ceiling(train_size(config.data), config.data.batch_size, flops)
     return [dataclasses.replace(c, data_digest=digests[c.data]) for c in configs]
 
 
-def check_buildable(config: RunConfig) -> None:
-    """The architecture takes the data's images and classes (an image folder's may be any), or one line."""
+def check_buildable(config: RunConfig) -> bool:
+    """Whether the model builds for the data's images and classes (an image folder's may be any).
+    ConfigError (one line, nothing trained) when the image size is what it cannot take."""
     from benchmarks.data import image_shape, num_classes
 
     shape, classes = image_shape(config.data), num_classes(config.data)
     try:
         _macs(config.model_name, config.hparams, classes, shape)
+        return True
     except ValueError as error:
+        try:
+            _macs(config.model_name, config.hparams, classes, (32, 32, 3))
+        except ValueError:
+            return False
         reason = str(error).strip().splitlines()[0][:160]
         raise ConfigError(f"{config.model_name} cannot be built for {shape[1]}x{shape[0]} images with {classes} classes "
                           f"({reason}); choose another architecture or larger images")

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks import checkpoint, results, suite
+from benchmarks import archives, checkpoint, results, suite
 from benchmarks.config import RECIPES, Budget, ConfigError, RunConfig
 from tests import cifar_files
 from tests.test_runner import cli, config, latest_state, summary_of, train, wait_for
@@ -60,6 +60,9 @@ def test_builder_options_and_data_are_part_of_the_run_identity():
 def test_a_different_archive_gets_its_own_folder(tmp_path):
     a, _ = cifar_files.cifar10(tmp_path / "a", per_batch=40, n_test=20)
     b, _ = cifar_files.cifar10(tmp_path / "b", per_batch=40, n_test=20, extracted=True)
+    # the same images are the same run whatever the source (tests/test_folders.py): change one label
+    labels = archives.read(b).y_train[:40].tolist()
+    cifar_files.edit_pickle(b, "data_batch_1", labels=[(labels[0] + 1) % 10, *labels[1:]])
     data = dict(dataset="cifar10", synthetic_classes=10, val_size=20, train_eval_size=20, batch_size=16)
     configs = [config(data={**data, "data_dir": str(folder.parent)}) for folder in (a, b)]
     prepared = suite.prepare(configs)
