@@ -61,8 +61,11 @@ def test_time_budget_stops_at_the_first_step_boundary_past_it(tmp_path):
     record = summary_of(tmp_path, cfg)
     steps = [float(r["train_seconds"]) for r in history_of(tmp_path, cfg)]
     assert record["train_seconds"] >= 4.0
-    per_step = (record["train_seconds"] - record["compile_seconds"]) / max(record["steps"] - 1, 1)
-    assert record["train_seconds"] < 4.0 + 5 * per_step + 1.0  # stopped at the next boundary
+    if record["steps"] == 1:  # under load the first step (tracing, compiling) alone spent the budget
+        assert record["compile_seconds"] == pytest.approx(record["train_seconds"])
+    else:  # stopped at the next boundary: at most a few steps (their spread) and a second past it
+        per_step = (record["train_seconds"] - record["compile_seconds"]) / (record["steps"] - 1)
+        assert record["train_seconds"] < 4.0 + 5 * per_step + 1.0
     assert steps[-1] == pytest.approx(record["train_seconds"])
 
 
@@ -105,7 +108,7 @@ def test_a_time_budgets_lr_is_given_when_it_has_moved_a_step_and_at_zero():
     assert max(given) == pytest.approx(0.1, abs=clock.LR_STEP * 0.1)  # the peak, within one step
 
 
-@pytest.mark.parametrize("budget", ["30steps", "3s"])
+@pytest.mark.parametrize("budget", ["30steps", "10s"])  # 10s: steps after the compile even on a loaded machine
 def test_the_optimizer_follows_the_schedule_on_every_backend(tmp_path, budget):
     """The optimizer's own lr (not only the history's) ends at the schedule's value: on JAX an lr
     assigned from the loop mid-epoch would be silently ignored without a state sync."""
