@@ -201,11 +201,12 @@ def fits_on_device(nbytes: int) -> bool:
 
 def for_readers() -> None:
     """`report` and `compare` train nothing, but Keras (imported with the registry) loads its
-    backend: when $KERAS_BACKEND names one that is not installed, read with Keras' numpy backend
-    rather than fail at import. Must run before Keras is imported."""
+    backend: when $KERAS_BACKEND names one that is not installed, read with one that is (Keras'
+    numpy backend itself imports JAX) rather than fail at import. Must run before Keras is imported."""
     name = os.environ.get("KERAS_BACKEND") or "tensorflow"
     if "keras" not in sys.modules and (name not in BACKENDS or importlib.util.find_spec(name) is None):
-        os.environ["KERAS_BACKEND"] = "numpy"
+        installed = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+        os.environ["KERAS_BACKEND"] = installed[0] if installed else "numpy"
 
 
 def import_tensorflow_quietly() -> None:

@@ -230,7 +230,7 @@ def _data_first(args) -> None:
     from benchmarks.budget import Budget
     from benchmarks.config import PRESETS
 
-    if args.verb in ("run", "speed", "tune") and getattr(args, "budget", None):
+    if args.verb in ("run", "speed", "tune") and getattr(args, "budget", None) is not None:
         for part in str(args.budget).split(","):
             Budget.parse(part)
     dataset = getattr(args, "dataset", None)
