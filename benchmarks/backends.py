@@ -209,13 +209,17 @@ def for_readers() -> None:
         os.environ["KERAS_BACKEND"] = installed[0] if installed else "numpy"
 
 
-def import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly(trains: bool = True) -> None:
     """TensorFlow prints C++ notices (oneDNN, CUDA stubs) before absl logging is initialised,
-    ignoring TF_CPP_MIN_LOG_LEVEL; hide stderr at the file-descriptor level while it loads. On a
-    machine with no NVIDIA driver at all, its first device listing also logs "failed call to
-    cuInit" as an error although nothing is wrong: list the devices while stderr is hidden too.
-    Where a driver exists, a cuInit failure is real and stays visible."""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "1" or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    ignoring TF_CPP_MIN_LOG_LEVEL; hide stderr at the file-descriptor level while it loads. It
+    loads on every backend of a command that trains where it is installed: Keras'
+    `set_random_seed` seeds TensorFlow too. On a machine with no NVIDIA driver at all, its first
+    device listing also logs "failed call to cuInit" as an error although nothing is wrong: list
+    the devices while stderr is hidden too. Where a driver exists, a cuInit failure is real and
+    stays visible. `--verbose` (TF_CPP_MIN_LOG_LEVEL=0) shows it all."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "1" or (backend != "tensorflow" and not trains) \
+            or "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
         return
     no_driver = not glob.glob("/dev/nvidia*") and not os.path.exists("/proc/driver/nvidia")
     sys.stderr.flush()

@@ -1,8 +1,10 @@
 """Checkpoints that resume a run exactly, at an epoch end or in the middle of one.
 
-Why not `keras.callbacks.BackupAndRestore` or `model.save`: BackupAndRestore ignores the batch
-position, drops callback state and deletes its backup when `fit` ends, and neither keeps the
-metric accumulators of a half-finished epoch or the best-on-validation weights. So a checkpoint
+Why not `keras.callbacks.BackupAndRestore` or `model.save`: BackupAndRestore (Keras 3.15) can save
+every N batches and keeps the previous backup, but restores only the epoch (a run resumes at the
+epoch's start, not at its batch), keeps no callback state and, by default, deletes its backup
+when `fit` ends; neither keeps the metric accumulators of a half-finished epoch or the
+best-on-validation weights. So a checkpoint
 here is one .npz holding every variable of the model (weights, batch-norm statistics, dropout
 seed-generator states), of the optimizer (iteration counter, momenta, loss scale) and of the
 compiled metrics, plus the best weights and a JSON state (epoch, step, budget used, history).

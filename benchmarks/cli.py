@@ -169,7 +169,8 @@ def cmd_speed(args) -> int:
     if quiet:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"device: {report['device']} ({report['backend']}), peak {report['peak_tflops'] or 'unknown'} TFLOP/s, "
+    peak = f"{report['peak_tflops']:.3g} TFLOP/s" if report["peak_tflops"] else "unknown"
+    print(f"device: {report['device']} ({report['backend']}), peak {peak} ({report['peak_source']}), "
           f"input pipeline {report['pipeline_images_per_second'] or 0:,.0f} img/s")
     print(speed.table(report).to_markdown(index=False))
     if args.json:
@@ -252,8 +253,10 @@ def main(argv=None) -> int:
             backends.jax_flags(getattr(args, "deterministic", False))
         elif args.verb in ("report", "compare"):
             backends.for_readers()
+        if getattr(args, "verbose", False):  # TensorFlow's own notices too
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         _data_first(args)
-        backends.import_tensorflow_quietly()
+        backends.import_tensorflow_quietly(trains=hasattr(args, "backend"))
         return COMMANDS[args.func](args)
     except ConfigError as error:
         print(f"archbench {args.verb}: error: {error}", file=sys.stderr)

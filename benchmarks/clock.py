@@ -4,6 +4,7 @@ of the budget is spent, and gives the budget-aware learning rate. The loop asks 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from benchmarks.budget import Budget
@@ -28,22 +29,35 @@ class BudgetClock:
 
     def __init__(self, budget: Budget, recipe: Recipe, peak_lr: float, steps_per_epoch: int, batch_size: int,
                  flops_per_image: float, counters: Any):
-        """`counters`: the run's state (step, step_in_epoch, train_seconds, compile_seconds), saved with it."""
+        """`counters`: the run's state (step, step_in_epoch, train_seconds, compile_seconds, wall_seconds),
+        saved with it."""
         self.budget, self.recipe, self.peak_lr = budget, recipe, peak_lr
         self.batch_size, self.flops_per_image = batch_size, flops_per_image
         self.total = budget.total_steps(steps_per_epoch, batch_size, flops_per_image)  # None: on the clock
         self.counters = counters
         self._first_of_segment = True
+        self._ticked = time.perf_counter()  # this process's part of the wall clock began (build)
 
-    def charge(self, seconds: float) -> None:
-        """Count one finished step of `seconds` (the first of a segment is compile time too)."""
+    def count_step(self) -> None:
+        """Count one step handed to the device (step-like budgets stop on this count)."""
+        self.counters.step += 1
+        self.counters.step_in_epoch += 1
+
+    def charge_seconds(self, seconds: float) -> None:
+        """Charge a finished step's `seconds` (the first of a segment is compile time too)."""
         c = self.counters
         if self._first_of_segment:
             c.compile_seconds += seconds
             self._first_of_segment = False
         c.train_seconds += seconds
-        c.step += 1
-        c.step_in_epoch += 1
+
+    def tick(self) -> float:
+        """Add the wall-clock seconds since the last tick to the run's `wall_seconds` (everything:
+        building, compiling, training, evaluating, checkpointing), and return the total."""
+        now = time.perf_counter()
+        self.counters.wall_seconds += now - self._ticked
+        self._ticked = now
+        return self.counters.wall_seconds
 
     @property
     def progress(self) -> float:

@@ -22,9 +22,10 @@ class Evaluator:
         started = time.perf_counter()
         arguments, loss_correction = self.run.feeder.evaluation(split)
         logs = self.run.model.evaluate(**arguments, verbose=0, return_dict=True)
-        logs["loss"] = logs["loss"] * loss_correction
+        logs = {k: float(v) for k, v in logs.items()}  # waits for the device (JAX returns unfinished values)
+        logs["loss"] *= loss_correction
         self.run.state.eval_seconds += time.perf_counter() - started
-        return {k: float(v) for k, v in logs.items()}
+        return logs
 
     def consider(self, val_top1: float) -> None:
         """Keep the weights when `val_top1` is the best so far (on the selection split)."""

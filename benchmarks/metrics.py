@@ -121,7 +121,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("epochs_completed", "whole epochs", "epochs", None, "whole epochs", (int,)),
     Metric("steps", "training steps", "count", None, "training steps done", (int,)),
     Metric("train_seconds", "training time", "s", None,
-           "seconds in training steps, summed over resumes (charged to the budget)", _NUM),
+           "seconds in training steps, summed over resumes (charged to the budget)", _NUM, column="train time",
+           shown=True),
+    Metric("wall_seconds", "wall time", "s", None, "the run's wall clock: building, compiling, training, evaluating "
+           "and checkpointing, summed over resumes", _NUM, column="wall time", shown=True, optional=True),
     Metric("train_flops", "training FLOPs", "FLOPs", None, "training FLOPs spent: steps x batch x train_flops_per_image",
            decimals=1, column="train FLOPs", shown=True, optional=True),
     Metric("compile_seconds", "compile time", "s", None,

@@ -44,8 +44,10 @@ def progress_line(run, row: dict[str, Any]) -> str:
             f"ETA {format_duration(run.clock.eta())}")
 
 
-def build(run, status: str, final: dict[str, Any] | None = None, error: str | None = None) -> dict[str, Any]:
-    """The record of `run` (a runner.Run) as it stands: `final` adds the end-of-run metrics."""
+def build(run, status: str, final: dict[str, Any] | None = None, error: str | None = None,
+          wall: float = 0.0) -> dict[str, Any]:
+    """The record of `run` (a runner.Run) as it stands: `final` adds the end-of-run metrics, `wall`
+    is the run's wall clock so far."""
     state, config, info, clock, model = run.state, run.config, run.splits.info, run.clock, run.model
     history = state.history
     speeds = [r["images_per_second"] for r in history[1:] if r["images_per_second"]] or \
@@ -62,6 +64,7 @@ def build(run, status: str, final: dict[str, Any] | None = None, error: str | No
         "epochs_completed": state.epoch, "steps": state.step,
         "train_seconds": state.train_seconds, "compile_seconds": state.compile_seconds,
         "eval_seconds": state.eval_seconds, "checkpoint_seconds": state.checkpoint_seconds,
+        "wall_seconds": wall,
         "train_flops": clock.train_flops if clock else None,
         "train_flops_per_image": clock.flops_per_image if clock else None,
         "images_per_second": statistics.median(speeds) if speeds else None,

@@ -20,6 +20,7 @@ class State:
     compile_seconds: float = 0.0  # first step of each segment (tracing), included above
     eval_seconds: float = 0.0  # not charged
     checkpoint_seconds: float = 0.0  # not charged
+    wall_seconds: float = 0.0  # the run's wall clock from build to its last record, summed over resumes
     budget_done: bool = False
     diverged_at: dict[str, Any] | None = None  # epoch (1-based), step, loss of the first non-finite loss
     best_val_top1: float | None = None

@@ -143,14 +143,14 @@ class Run:
         if self.chief:
             record.write_history(self.folder, state.history)
             results.write_summary(self.folder, self.summary("running"))
-        if self.verbose >= 1:
-            self.log(record.progress_line(self, row))
+        self.verbose >= 1 and self.log(record.progress_line(self, row))
 
     # --------------------------------------------------------------------------------- record
     def save_checkpoint(self) -> None:
+        self.clock.tick()
         self.checkpointer.save(self.model, self.state, self.evaluator.best_weights)
         if self.verbose >= 2 and self.chief:
             self.log(f"{self.who}: checkpoint {self.state.sequence} written ({self.state.position()})")
 
     def summary(self, status: str, final: dict[str, Any] | None = None, error: str | None = None) -> dict:
-        return record.build(self, status, final, error)
+        return record.build(self, status, final, error, wall=self.clock.tick() if self.clock else 0.0)

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -84,13 +85,37 @@ def resolve(config: SpeedConfig) -> SpeedConfig:
     return dataclasses.replace(config, precision=precision, jit=jit)
 
 
-def peak(device: str, precision: str, given: float | None) -> float | None:
+def peak(device: str, precision: str, given: float | None) -> tuple[float | None, str]:
+    """(peak TFLOP/s, where it comes from): given, a GPU's datasheet, or the CPU's estimate."""
     if given:
-        return given
+        return given, "given (--peak-tflops)"
     for name, (fp32, low) in PEAK_TFLOPS.items():
         if name in device:
-            return fp32 if precision == "float32" else low
-    return None
+            return (fp32 if precision == "float32" else low), f"{name} datasheet, dense, no sparsity"
+    if device.startswith("CPU"):
+        return cpu_peak()
+    return None, "unknown: give --peak-tflops"
+
+
+def cpu_peak(cpuinfo: str | None = None, cores: int | None = None) -> tuple[float | None, str]:
+    """fp32 peak of the CPUs this process may use: cores x clock x 2 FMA units x fp32 lanes of the
+    widest FMA the flags show (AVX-512: 16, AVX2: 8, else SSE: 4) x 2 FLOPs per FMA. Two FMA units
+    per core is what server cores since Haswell and Zen 2 have; a Zen 4 runs AVX-512 on 256-bit
+    units, so its true peak is half the AVX-512 figure. An estimate, and the record says so."""
+    try:
+        cpuinfo = cpuinfo if cpuinfo is not None else Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None, "unknown: no /proc/cpuinfo; give --peak-tflops"
+    fields = [line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line]
+    flags = set(next((v.split() for k, v in fields if k.strip() == "flags"), []))
+    clocks = [float(v) for k, v in fields if k.strip() == "cpu MHz"]
+    if not clocks:
+        return None, "unknown: the CPU's clock is not in /proc/cpuinfo; give --peak-tflops"
+    cores = cores or len(os.sched_getaffinity(0))
+    lanes, name = (16, "AVX-512") if "avx512f" in flags else (8, "AVX2+FMA") if {"avx2", "fma"} <= flags else (4, "SSE")
+    ghz = max(clocks) / 1000
+    tflops = cores * ghz * 2 * lanes * 2 / 1000
+    return tflops, f"estimated: {cores} cores x {ghz:.2f} GHz x 2 FMA units x {lanes} fp32 lanes ({name}) x 2"
 
 
 def gflops(images_per_second: float, macs: float, training: bool) -> float:
@@ -163,7 +188,7 @@ def pipeline_rate(batch_size: int, augment: str = "standard") -> float:
 def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
     device = backends.device()
     config = resolve(config)
-    device_peak = peak(device, config.precision, config.peak_tflops)
+    device_peak, peak_source = peak(device, config.precision, config.peak_tflops)
     pipeline = pipeline_rate(config.batch_size)
     budget = Budget.parse(config.budget) if config.budget else None
     images = pool(config)
@@ -180,7 +205,7 @@ def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
         rows.append(row)
         log(f"{arch}: {row['train_images_per_second']:,.0f} train img/s, {row['infer_images_per_second']:,.0f} "
             f"inference img/s")
-    return {"device": device, "backend": keras.backend.backend(), "peak_tflops": device_peak,
+    return {"device": device, "backend": keras.backend.backend(), "peak_tflops": device_peak, "peak_source": peak_source,
             "pipeline_images_per_second": pipeline, "config": dataclasses.asdict(config),
             "pool": {"images": len(images.pixels), "source": images.source},
             "cpu_threads": os.cpu_count(), "results": rows}

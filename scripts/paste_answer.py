@@ -1,14 +1,18 @@
 """Paste what README shows of a results folder (`answer.readme_block`) between README's markers
 `<!-- NAME: start -->` and `<!-- NAME: end -->`. Usage: python scripts/paste_answer.py RESULTS NAME"""
 
+import os
 import sys
 from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import backends  # noqa: E402
 
 backends.for_readers()  # before Keras loads: reading results trains nothing, any installed backend will do
+backends.import_tensorflow_quietly(trains=False)
 from benchmarks import answer, results  # noqa: E402
 
 results_dir, name = sys.argv[1], sys.argv[2]

@@ -1,6 +1,8 @@
 """The command line's first verb and its errors."""
 
+import importlib.util
 import json
+import re
 import subprocess
 import sys
 
@@ -68,6 +70,20 @@ def test_a_real_process_refuses_bad_input_in_one_line_after_loading_the_librarie
     proc = cli(*(a.format(tmp=tmp_path) for a in args), env=cli_env)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and fragment in lines[0], proc.stderr
+
+
+def test_a_run_prints_archbenchs_lines_and_nothing_else(tmp_path, cli_env):
+    """A user's shell sets no TF_CPP_MIN_LOG_LEVEL: still no oneDNN, CUDA-stub or absl notice, on
+    any backend (Keras' set_random_seed loads TensorFlow beside JAX too). --verbose shows them."""
+    env = {k: v for k, v in cli_env.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    args = ("run", "original", "--dataset", "synthetic", "--budget", "2steps", "--results-dir", str(tmp_path))
+    proc = cli(*args, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ours = re.compile(r"original seed 0(:| \|) |\|")
+    assert [line for line in (proc.stdout + proc.stderr).splitlines() if not ours.match(line)] == []
+    if importlib.util.find_spec("tensorflow"):
+        loud = cli(*args, "--verbose", "--restart", env=env)
+        assert loud.returncode == 0 and re.search("oneDNN|cuda|absl", loud.stderr), loud.stderr[-2000:]
 
 
 def verbs():

@@ -35,7 +35,12 @@ def test_speed_json_on_the_cpu(cli_env):
     assert row["train_min"] <= row["train_images_per_second"] <= row["train_max"]
     assert row["train_gflops"] == pytest.approx(row["train_images_per_second"] * row["mmacs"] * 6e6 / 1e9)
     assert row["epochs_in_budget"] == pytest.approx(1800 * row["train_images_per_second"] / 45_000)
-    assert row["verdict"] in ("compute-bound", "input-bound") and row["train_peak_share"] is None
+    assert row["verdict"] in ("compute-bound", "input-bound")
+    if report["peak_tflops"] is None:  # a CPU whose clock /proc/cpuinfo does not give
+        assert row["train_peak_share"] is None and report["peak_source"].startswith("unknown")
+    else:  # the CPU's estimate: its share is the achieved GFLOP/s over it, and it says how it was made
+        assert row["train_peak_share"] == pytest.approx(row["train_gflops"] / (report["peak_tflops"] * 1e3))
+        assert report["peak_source"].startswith("estimated: ") and 0 < row["train_peak_share"] < 1
     assert row["pool_images"] == report["pool"]["images"] == 50_000  # the table a real run holds
 
 
@@ -62,9 +67,21 @@ def test_gflops_against_a_hand_count():
 
 
 def test_peaks_and_epochs_in_budget():
-    assert speed.peak("GPU: NVIDIA H100 80GB HBM3 x 1", "mixed_bfloat16", None) == 989.0
-    assert speed.peak("GPU: NVIDIA A100-SXM4-40GB x 1", "float32", None) == 19.5
-    assert speed.peak("CPU: Xeon", "float32", None) is None and speed.peak("CPU", "float32", 2.5) == 2.5
+    assert speed.peak("GPU: NVIDIA H100 80GB HBM3 x 1", "mixed_bfloat16", None)[0] == 989.0
+    assert speed.peak("GPU: NVIDIA A100-SXM4-40GB x 1", "float32", None)[0] == 19.5
+    assert speed.peak("GPU: Some Future Card x 1", "float32", None)[0] is None
+    assert speed.peak("CPU: Xeon", "float32", 2.5) == (2.5, "given (--peak-tflops)")
+
+
+@pytest.mark.parametrize("flags,lanes", [("fpu sse2 avx avx2 fma avx512f avx512bw", 16), ("sse2 avx avx2 fma", 8),
+                                         ("sse2 sse4_2", 4)])
+def test_the_cpus_peak_is_cores_clock_and_fma_width(flags, lanes):
+    info = "".join(f"processor\t: {i}\ncpu MHz\t\t: 2596.146\nflags\t\t: {flags}\n\n" for i in range(2))
+    tflops, how = speed.cpu_peak(info, cores=2)
+    assert tflops == pytest.approx(2 * 2.596146 * 2 * lanes * 2 / 1000)
+    assert "2 cores x 2.60 GHz" in how and f"{lanes} fp32 lanes" in how
+    assert speed.cpu_peak("processor : 0\nflags : avx2 fma\n", cores=2)[0] is None  # no clock: unknown, not a guess
+
     assert Budget.parse("10s").epochs_at(500, 1000, 100) == 5.0
     assert Budget.parse("30steps").epochs_at(500, 1000, 100) == 3.0
     assert Budget.parse("1.2e9flops").epochs_at(500, 1000, 100, flops_per_image=6e5) == 2.0
