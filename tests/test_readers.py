@@ -248,6 +248,8 @@ VERDICTS = {
     "params": ([1000, 1000, 1000], [3000, 3000, 3000], "b - a in trainable parameters: +2,000 ("),
     "mmacs": ([40.0, 40.0, 40.0], [10.0, 10.0, 10.0], "b - a in MMACs per image: -30.0 MMACs"),
     "train_flops": ([1e15, 1.1e15, 1.2e15], [3e15, 3.1e15, 3.2e15], "b - a in training FLOPs: +2.0 PFLOP ("),
+    "train_seconds": ([100, 101, 102], [160, 161, 162], "b - a in training time: +60 s"),
+    "wall_seconds": ([200, 210, 220], [150, 160, 170], "b - a in wall time: -50 s"),
 }
 
 
