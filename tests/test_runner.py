@@ -107,7 +107,7 @@ def test_each_step_is_charged_its_compute_not_its_dispatch():
                 steps.append(_QueuedStep(device, 0.05))
                 pool.submit(control.on_train_batch_end, batch, {"loss": steps[-1]})
     assert state.step == 8
-    assert state.train_seconds == pytest.approx(8 * 0.05, abs=0.03)  # compute, not dispatch (~0)
+    assert 8 * 0.05 - 0.02 <= state.train_seconds <= 8 * 0.05 + 0.15  # compute, not dispatch (~0); load adds a little
     assert most_queued <= StepControl.AHEAD  # the host ran at most a step ahead of the device
 
 
