@@ -49,6 +49,18 @@ def keras_tuner_trial_types():
     return Trial, TrialStatus
 
 
+def keras_tuner_retry(state: dict, trial_ids, *, unend: bool = False) -> dict:
+    """oracle.json's `state` with `trial_ids` queued for another try (keras-tuner's private
+    `retry_queue`), except trials the oracle runs now (`ongoing_trials`); `unend`: they also leave
+    `end_order`, so a failure no longer counts against --max-trials."""
+    ongoing = set(state.get("ongoing_trials", {}).values())
+    retry = state.setdefault("retry_queue", [])
+    retry += [t for t in trial_ids if t not in ongoing and t not in retry]
+    if unend:
+        state["end_order"] = [t for t in state.get("end_order", []) if t not in trial_ids]
+    return state
+
+
 def keras_tuner_atomic_saves(oracle, atomic_write) -> None:
     """keras-tuner writes oracle.json and trial.json in place; a kill mid-write would leave a
     half-written file that breaks the reload. Route both through `atomic_write(path, write)`

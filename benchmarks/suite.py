@@ -1,4 +1,5 @@
-"""A suite of runs: planning the (arch x seed) matrix, sharing it between workers, running each."""
+"""Running a planned suite (`plan` makes it): sharing it between workers (shards, distribution
+strategies), checking each config can be built, running each run in its folder."""
 
 from __future__ import annotations
 

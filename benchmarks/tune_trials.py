@@ -52,12 +52,8 @@ def repair(project: Path, log=print) -> list[str]:
         log(f"warning: trial {trial_id} had a half-written trial.json; rebuilt ({status})")
     oracle_file = project / "oracle.json"
     if rebuilt and oracle_file.exists():
-        state = read_json(oracle_file)
-        ongoing = set(state.get("ongoing_trials", {}).values())
-        retry = state.setdefault("retry_queue", [])
-        retry += [t for t in rebuilt if t not in ongoing and t not in retry
-                  and read_json(project / f"trial_{t}" / "trial.json")["status"] == "RUNNING"]
-        write_json(oracle_file, state)
+        running = [t for t in rebuilt if read_json(project / f"trial_{t}" / "trial.json")["status"] == "RUNNING"]
+        write_json(oracle_file, compat.keras_tuner_retry(read_json(oracle_file), running))
     return rebuilt
 
 
@@ -77,10 +73,7 @@ def requeue_failed(project: Path, log=print) -> list[str]:
     if not failed:
         return []
     # The oracle first: killed in between, the trials still read FAILED and are found again.
-    state = read_json(oracle_file)
-    state["end_order"] = [t for t in state.get("end_order", []) if t not in failed]
-    state["retry_queue"] = state.get("retry_queue", []) + [t for t in failed if t not in state.get("retry_queue", [])]
-    write_json(oracle_file, state)
+    write_json(oracle_file, compat.keras_tuner_retry(read_json(oracle_file), list(failed), unend=True))
     for path, trial in failed.values():
         write_json(path, {**trial, "status": "RUNNING"})
     log(f"retrying {len(failed)} failed trial(s): {', '.join(failed)}")

@@ -27,11 +27,11 @@ def run_cli(args, results_dir, env, timeout=600):
 def test_device_augmentation_equals_the_numpy_reference_image_for_image():
     images = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
     layer = feed.DeviceImages(images, MEAN, STD)
-    for preset in ("none", "standard", "strong"):
-        plan = feed.epoch_plan(np.arange(64), seed=3, epoch=2, batch_size=16, augment=preset, image_size=(32, 32))
+    for level in ("none", "standard", "strong"):  # the augmentation levels
+        plan = feed.epoch_plan(np.arange(64), seed=3, epoch=2, batch_size=16, augment=level, image_size=(32, 32))
         got = np.asarray(layer(feed.model_inputs(plan)))
         want = feed.reference(images[plan["index"]], plan["shift"], plan["flip"], plan["cutout"], MEAN, STD)
-        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=preset)
+        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=level)
     plain = np.asarray(layer(feed.plain(np.arange(8))))
     np.testing.assert_allclose(plain, (images[:8] / 255.0 - MEAN) / STD, atol=1e-5)
 

@@ -54,3 +54,13 @@ def test_keras_tuner_private_hooks_exist(tmp_path):
     compat.keras_tuner_atomic_saves(oracle, lambda path, write: written.append(path))
     oracle.save()
     assert written and str(written[0]).endswith("oracle.json")
+
+
+def test_keras_tuner_retry_queues_trials_once_and_unends_them_when_asked():
+    """keras-tuner's private oracle keys: `retry_queue` gets each trial once, never one the
+    oracle is running, and `unend` takes them out of `end_order` (so --max-trials recounts)."""
+    state = {"ongoing_trials": {"worker0": "03"}, "retry_queue": ["01"], "end_order": ["00", "01", "02"]}
+    state = compat.keras_tuner_retry(state, ["01", "02", "03"])
+    assert state["retry_queue"] == ["01", "02"] and state["end_order"] == ["00", "01", "02"]
+    state = compat.keras_tuner_retry(state, ["00"], unend=True)
+    assert state["retry_queue"] == ["01", "02", "00"] and state["end_order"] == ["01", "02"]
