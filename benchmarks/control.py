@@ -95,6 +95,10 @@ class StepControl(keras.callbacks.Callback):
 
     async_safe = True
     AHEAD = 1  # steps the host may queue beyond the last finished one
+    # A step's end mark may never come: when the device fails the step (out of memory on a GPU,
+    # say), Keras' callback thread raises before calling us and Keras re-raises that error on the
+    # main thread at its next dispatch. Waiting past this, the loop goes on so that it can.
+    STALL_SECONDS = 120.0
 
     def __init__(self, run, restore_metrics: dict[str, np.ndarray] | None = None):
         """`restore_metrics`: a mid-epoch checkpoint's metric sums (and global random state)."""
@@ -166,10 +170,10 @@ class StepControl(keras.callbacks.Callback):
 
     def _settle(self, ahead: int) -> None:
         """Wait until at most `ahead` counted steps are unfinished; charge the finished ones' time."""
+        due = range(self._timed, max(self._queued - ahead, self._timed))
         with self._finished:
-            self._finished.wait_for(lambda: all(b in self._finished_at for b in range(self._timed,
-                                                                                      self._queued - ahead)))
-            finished = [self._finished_at[b] for b in range(self._timed, max(self._queued - ahead, self._timed))]
+            self._finished.wait_for(lambda: all(b in self._finished_at for b in due), timeout=self.STALL_SECONDS)
+            finished = [self._finished_at.get(b, time.perf_counter()) for b in due]
         for at in finished:
             at = max(at, self._since)
             self.run.clock.charge_seconds(at - self._since)

@@ -111,7 +111,7 @@ def cpu_peak(cpuinfo: str | None = None, cores: int | None = None) -> tuple[floa
     clocks = [float(v) for k, v in fields if k.strip() == "cpu MHz"]
     if not clocks:
         return None, "unknown: the CPU's clock is not in /proc/cpuinfo; give --peak-tflops"
-    cores = cores or len(os.sched_getaffinity(0))
+    cores = cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     lanes, name = (16, "AVX-512") if "avx512f" in flags else (8, "AVX2+FMA") if {"avx2", "fma"} <= flags else (4, "SSE")
     ghz = max(clocks) / 1000
     tflops = cores * ghz * 2 * lanes * 2 / 1000

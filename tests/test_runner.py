@@ -82,12 +82,8 @@ class _QueuedStep:
         return np.asarray(1.0)
 
 
-def test_each_step_is_charged_its_compute_not_its_dispatch():
-    """`fit` on JAX returns from a step once it is queued (a whole epoch in a second, measured). A
-    clock that charged dispatch time gave a partial epoch's 24 steps 0.02 s in all (measured,
-    ResNet-20), and lets a time budget run past its end. Driven here as Keras drives the callback:
-    step begin on the main thread, step end on a thread pool."""
-    import concurrent.futures
+def _driven_control(budget="8steps"):
+    """A StepControl over a stand-in run (state, clock, no checkpoints), for driving by hand."""
     import types
 
     from benchmarks.control import StepControl
@@ -95,10 +91,23 @@ def test_each_step_is_charged_its_compute_not_its_dispatch():
     state = types.SimpleNamespace(step=0, step_in_epoch=0, train_seconds=0.0, compile_seconds=0.0, epoch=0)
     run = types.SimpleNamespace(
         state=state, splits=types.SimpleNamespace(info=types.SimpleNamespace(num_classes=10)),
-        clock=clock.BudgetClock(Budget.parse("8steps"), RECIPES["paper"], 0.1, 100, 32, 1.0, counters=state),
+        clock=clock.BudgetClock(Budget.parse(budget), RECIPES["paper"], 0.1, 100, 32, 1.0, counters=state),
         checkpointer=types.SimpleNamespace(due=lambda minutes: False), claim=types.SimpleNamespace(heartbeat=lambda: None),
         config=types.SimpleNamespace(checkpoint_every_minutes=10))
-    control, device, steps, most_queued = StepControl(run), {"free_at": 0.0}, [], 0
+    return StepControl(run), state
+
+
+def test_each_step_is_charged_its_compute_not_its_dispatch():
+    """`fit` on JAX returns from a step once it is queued (a whole epoch in a second, measured). A
+    clock that charged dispatch time gave a partial epoch's 24 steps 0.02 s in all (measured,
+    ResNet-20), and lets a time budget run past its end. Driven here as Keras drives the callback:
+    step begin on the main thread, step end on a thread pool."""
+    import concurrent.futures
+
+    from benchmarks.control import StepControl
+
+    control, state = _driven_control()
+    device, steps, most_queued = {"free_at": 0.0}, [], 0
     with concurrent.futures.ThreadPoolExecutor() as pool:
         with pytest.raises(runner.BudgetReached):
             for batch in range(20):
@@ -109,6 +118,23 @@ def test_each_step_is_charged_its_compute_not_its_dispatch():
     assert state.step == 8
     assert 8 * 0.05 - 0.02 <= state.train_seconds <= 8 * 0.05 + 0.15  # compute, not dispatch (~0); load adds a little
     assert most_queued <= StepControl.AHEAD  # the host ran at most a step ahead of the device
+
+
+def test_a_step_whose_end_never_comes_does_not_hang_the_loop(monkeypatch):
+    """When the device fails a step, Keras' callback thread raises before the step-end hook and
+    Keras re-raises on the main thread at its next dispatch: the loop must get there, not wait for
+    ever for a mark that will not come."""
+    from benchmarks.control import StepControl
+
+    monkeypatch.setattr(StepControl, "STALL_SECONDS", 0.2)
+    control, state = _driven_control("4steps")
+    started = time.perf_counter()
+    with pytest.raises(runner.BudgetReached):
+        for batch in range(10):
+            control.on_train_batch_begin(batch)
+            if batch != 1:  # batch 1's end never reports
+                control.on_train_batch_end(batch, {"loss": 1.0})
+    assert state.step == 4 and time.perf_counter() - started < 5
 
 
 def test_schedule_warms_up_then_reaches_zero_at_the_budget():
