@@ -13,15 +13,21 @@ from benchmarks.config import Recipe
 LR_STEP = 0.005  # a time budget's lr is moved in steps of this share of its peak (see lr_due)
 
 
+def budget_lr(progress, peak: float, warmup: float, minimum=min):
+    """The budget-aware schedule (Li, Yumer & Ramanan 2020) at `progress` in [0, 1]: linear
+    warm-up over `warmup` of the budget, then linear decay to exactly zero when it is spent. The
+    two lines cross at `warmup`, so the schedule is the lower of them: one formula for a number
+    (`minimum=min`) and for a tensor inside the compiled step (`keras.ops.minimum`,
+    models.BudgetSchedule)."""
+    decay = (1.0 - progress) / (1.0 - warmup)
+    return peak * (decay if warmup <= 0 else minimum(progress / warmup, decay))
+
+
 def learning_rate(recipe: Recipe, peak: float, progress: float) -> float:
-    """Budget-aware schedule (Li, Yumer & Ramanan 2020): linear warm-up over `recipe.warmup` of
-    the budget, then linear decay to exactly zero when the budget is spent."""
+    """The recipe's lr at `progress` of the budget: constant, or `budget_lr`."""
     if recipe.schedule == "constant":
         return peak
-    progress = min(max(progress, 0.0), 1.0)
-    if progress < recipe.warmup:
-        return peak * progress / recipe.warmup
-    return peak * (1.0 - progress) / (1.0 - recipe.warmup)
+    return budget_lr(min(max(progress, 0.0), 1.0), peak, recipe.warmup)
 
 
 class BudgetClock:

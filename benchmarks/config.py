@@ -18,7 +18,10 @@ __all__ = ["Budget", "ConfigError", "DataConfig", "Recipe", "RunConfig", "Preset
 
 DATASETS = tuple(datasets.DATASETS)
 AUGMENTATIONS = ("none", "standard", "strong")
-OPTIMIZERS = ("sgd", "adam")  # built by models.OPTIMIZERS
+OPTIMIZERS = {  # the recipes' optimizers (Keras' names) and the recipe fields each takes
+    "sgd": lambda recipe: {"momentum": recipe.momentum, "nesterov": recipe.nesterov},
+    "adam": lambda recipe: {},
+}
 SCHEDULES = ("linear", "constant")  # linear: budget-aware warm-up and decay to zero (clock.learning_rate)
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -105,7 +108,7 @@ class Recipe:
     warmup: float = 0.0  # share of the budget spent warming up linearly from 0
 
     def __post_init__(self):
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("augment", self.augment, AUGMENTATIONS)
         _positive_int("batch_size", self.batch_size)
@@ -117,6 +120,12 @@ class Recipe:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
                 raise ConfigError(f"recipe {self.name}: {field} must be a number in ({max(low, 0):g}, {high:g}); "
                                   f"got {value!r}")
+
+    def optimizer_config(self, learning_rate) -> dict[str, Any]:
+        """The optimizer as Keras describes one (`keras.optimizers.get` builds it); `learning_rate`:
+        a number or a schedule."""
+        return {"class_name": self.optimizer, "config": {"learning_rate": learning_rate,
+                                                               **OPTIMIZERS[self.optimizer](self)}}
 
 
 RECIPES = {

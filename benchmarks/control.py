@@ -20,7 +20,7 @@ import math
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -83,8 +83,9 @@ def check_signal() -> None:
 
 # --------------------------------------------------------------------------- the step callback
 class StepControl(keras.callbacks.Callback):
-    """Acts at each step's begin (see the module docstring) for `run` (a runner.Run: its clock,
-    checkpointer and claim); watches the loss and times each step at step end.
+    """Acts at each step's begin (see the module docstring) on `clock` and `state`; watches the
+    loss and times each step at step end. It checkpoints through `checkpoint` when
+    `checkpoint_due()` says so, and calls `heartbeat` (the run's claim) at every step.
 
     Step end runs on Keras' callback thread pool (`async_safe`), where Keras waits for the step's
     outputs: reading the loss never makes the main thread wait, a non-finite loss is acted on at
@@ -100,16 +101,19 @@ class StepControl(keras.callbacks.Callback):
     # main thread at its next dispatch. Waiting past this, the loop goes on so that it can.
     STALL_SECONDS = 120.0
 
-    def __init__(self, run, restore_metrics: dict[str, np.ndarray] | None = None):
+    def __init__(self, clock, state, *, num_classes: int, checkpoint: Callable[[], None],
+                 checkpoint_due: Callable[[], bool], heartbeat: Callable[[], None],
+                 restore_metrics: dict[str, np.ndarray] | None = None):
         """`restore_metrics`: a mid-epoch checkpoint's metric sums (and global random state)."""
         super().__init__()
-        self.run = run
+        self.clock, self.state = clock, state
+        self.checkpoint, self.checkpoint_due, self.heartbeat = checkpoint, checkpoint_due, heartbeat
         self.restore_metrics = restore_metrics
         self.restore_rng = None if restore_metrics is None else restore_metrics.get("rng/global")
-        self.first_step = run.state.step  # global step before this `fit` call's first batch
+        self.first_step = state.step  # global step before this `fit` call's first batch
         self.diverged: dict[str, Any] | None = None
         self.lr_set: float | None = None  # a time budget's lr as last given; each `fit` call starts afresh
-        self.bound = loss_bound(run.splits.info.num_classes)
+        self.bound = loss_bound(num_classes)
         self._finished = threading.Condition()
         self._finished_at: dict[int, float] = {}  # batch -> when its outputs were ready
         self._queued = 0  # batches of this `fit` call handed to the device (and counted)
@@ -128,7 +132,7 @@ class StepControl(keras.callbacks.Callback):
         if loss is not None and (not math.isfinite(loss) or loss > self.bound):
             step = self.first_step + batch + 1
             if self.diverged is None or step < self.diverged["step"]:
-                self.diverged = {"epoch": self.run.state.epoch + 1, "step": step, "loss": str(loss)}
+                self.diverged = {"epoch": self.state.epoch + 1, "step": step, "loss": str(loss)}
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.restore_metrics is not None:  # fit has just reset them; put back the half epoch's
@@ -147,25 +151,25 @@ class StepControl(keras.callbacks.Callback):
             self._since = time.perf_counter()
         self._count(batch)
         self._settle(ahead=self.AHEAD)
-        run = self.run
+        clock = self.clock
         stop = Interrupted(_SIGNAL["received"]) if _SIGNAL["received"] is not None else \
-            Diverged() if self.diverged is not None else BudgetReached() if run.clock.spent else None
-        if stop is not None or run.checkpointer.due(run.config.checkpoint_every_minutes):
+            Diverged() if self.diverged is not None else BudgetReached() if clock.spent else None
+        if stop is not None or self.checkpoint_due():
             self._settle(ahead=0)
             if stop is not None:
                 models.sync(self.model)  # on JAX the variables are stale inside `fit` until synced
                 raise stop
-            run.save_checkpoint()
+            self.checkpoint()
             self._since = time.perf_counter()  # writing the checkpoint is not training
-        run.claim.heartbeat()
-        if run.clock.total is None and (lr := run.clock.lr_due(self.lr_set)) is not None:  # a time budget
+        self.heartbeat()
+        if clock.total is None and (lr := clock.lr_due(self.lr_set)) is not None:  # a time budget
             models.sync(self.model)  # on JAX an lr assigned inside `fit` is ignored without a sync
             self.model.optimizer.learning_rate = self.lr_set = lr
 
     def _count(self, queued: int) -> None:
         """Count the steps handed to the device up to `queued` batches of this call."""
         while self._queued < queued:
-            self.run.clock.count_step()
+            self.clock.count_step()
             self._queued += 1
 
     def _settle(self, ahead: int) -> None:
@@ -176,5 +180,5 @@ class StepControl(keras.callbacks.Callback):
             finished = [self._finished_at.get(b, time.perf_counter()) for b in due]
         for at in finished:
             at = max(at, self._since)
-            self.run.clock.charge_seconds(at - self._since)
+            self.clock.charge_seconds(at - self._since)
             self._since, self._timed = at, self._timed + 1

@@ -8,12 +8,8 @@ import numpy as np
 
 import architectures
 from benchmarks import backends, compat, feed
+from benchmarks.clock import budget_lr
 from benchmarks.config import Recipe
-
-OPTIMIZERS = {  # the recipes' optimizers; config.Recipe refuses any other name
-    "sgd": lambda recipe, lr: keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov),
-    "adam": lambda recipe, lr: keras.optimizers.Adam(lr),
-}
 
 
 def make(arch: str, num_classes: int, recipe: Recipe, *, pixels: np.ndarray, mean, std, hparams=(),
@@ -52,7 +48,7 @@ def compile(model: keras.Model, recipe: Recipe, *, jit: bool, learning_rate=0.0)
     probabilities, top-1/top-5. `learning_rate`: a float or a schedule (BudgetSchedule)."""
     # Weighted metrics: without sample weights they are the plain ones; with them (a multi-host
     # evaluation padded to whole batches) the padding counts for nothing. Keras' `metrics` ignore weights.
-    model.compile(optimizer=OPTIMIZERS[recipe.optimizer](recipe, learning_rate),
+    model.compile(optimizer=keras.optimizers.get(recipe.optimizer_config(learning_rate)),
                   loss=keras.losses.SparseCategoricalCrossentropy(),
                   weighted_metrics=[StrictTopK(1, name="top1"), StrictTopK(5, name="top5")],
                   jit_compile=jit)
@@ -67,19 +63,16 @@ def compile_model(arch: str, num_classes: int, recipe: Recipe, *, pixels: np.nda
 
 
 class BudgetSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """The budget-aware schedule (`clock.learning_rate`) of a step-like budget as a function of
-    the optimizer's step, computed inside the compiled step. Assigning the lr from the loop at
-    every step would, on JAX, force a sync of the whole device state each time."""
+    """The budget-aware schedule (`clock.budget_lr`, the same formula) of a step-like budget as a
+    function of the optimizer's step, computed inside the compiled step. Assigning the lr from the
+    loop at every step would, on JAX, force a sync of the whole device state each time."""
 
     def __init__(self, peak: float, warmup: float, total_steps: int):
         self.peak, self.warmup, self.total_steps = float(peak), float(warmup), int(total_steps)
 
     def __call__(self, step):
         progress = keras.ops.minimum(keras.ops.cast(step, "float32") / self.total_steps, 1.0)
-        decay = self.peak * (1.0 - progress) / (1.0 - self.warmup)
-        if self.warmup <= 0:
-            return decay
-        return keras.ops.where(progress < self.warmup, self.peak * progress / self.warmup, decay)
+        return budget_lr(progress, self.peak, self.warmup, minimum=keras.ops.minimum)
 
     def get_config(self):
         return {"peak": self.peak, "warmup": self.warmup, "total_steps": self.total_steps}

@@ -23,11 +23,11 @@ def time_to_target(history: list[dict[str, Any]], targets) -> dict[str, float | 
     return {f"{t:.2f}": next((r["train_seconds"] for r in history if r["val_top1"] >= t), None) for t in targets}
 
 
-def epoch_row(run, train_logs: dict[str, float], val: dict[str, float], steps: int, seconds: float,
+def epoch_row(state, clock, train_logs: dict[str, float], val: dict[str, float], steps: int, seconds: float,
               partial: bool) -> dict[str, Any]:
     """The history row of the epoch (or the partial one at the budget's end) that just ended:
     `steps` and `seconds` of training in it, `val` the selection split's evaluation."""
-    state, clock, batch_size = run.state, run.clock, run.config.data.batch_size
+    batch_size = clock.batch_size
     return {"epoch": state.epoch + 1, "partial": partial, "step": state.step, "images": state.step * batch_size,
             "loss": train_logs.get("loss"), "train_top1": train_logs.get("top1"), "train_top5": train_logs.get("top5"),
             "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"], "lr": clock.lr(),
@@ -36,19 +36,19 @@ def epoch_row(run, train_logs: dict[str, float], val: dict[str, float], steps: i
             "budget_used": min(clock.progress, 1.0), "train_flops": clock.train_flops, "train_eval_top1": None}
 
 
-def progress_line(run, row: dict[str, Any]) -> str:
+def progress_line(who: str, clock, row: dict[str, Any]) -> str:
     """One epoch's progress: budget used, accuracy, loss, speed and the ETA."""
-    return (f"{run.who} | epoch {row['epoch']}{' (partial)' if row['partial'] else ''} | "
-            f"budget {row['budget_used']:6.1%} of {run.config.budget} | val top-1 {row['val_top1']:6.2%} | "
+    return (f"{who} | epoch {row['epoch']}{' (partial)' if row['partial'] else ''} | "
+            f"budget {row['budget_used']:6.1%} of {clock.budget} | val top-1 {row['val_top1']:6.2%} | "
             f"loss {row['loss']:.3f} | {row['images_per_second'] or 0:,.0f} img/s | "
-            f"ETA {format_duration(run.clock.eta())}")
+            f"ETA {format_duration(clock.eta())}")
 
 
-def build(run, status: str, final: dict[str, Any] | None = None, error: str | None = None,
-          wall: float = 0.0) -> dict[str, Any]:
-    """The record of `run` (a runner.Run) as it stands: `final` adds the end-of-run metrics, `wall`
-    is the run's wall clock so far."""
-    state, config, info, clock, model = run.state, run.config, run.splits.info, run.clock, run.model
+def build(config, info, state, clock, model, *, feed: str, status: str, final: dict[str, Any] | None = None,
+          error: str | None = None) -> dict[str, Any]:
+    """The record of a run as it stands: its config, data `info`, `state`, `clock` and `model`
+    (the last two None before it is built); `feed`: where the data is held (device or host);
+    `final` adds the end-of-run metrics."""
     history = state.history
     speeds = [r["images_per_second"] for r in history[1:] if r["images_per_second"]] or \
              [r["images_per_second"] for r in history if r["images_per_second"]]
@@ -64,7 +64,7 @@ def build(run, status: str, final: dict[str, Any] | None = None, error: str | No
         "epochs_completed": state.epoch, "steps": state.step,
         "train_seconds": state.train_seconds, "compile_seconds": state.compile_seconds,
         "eval_seconds": state.eval_seconds, "checkpoint_seconds": state.checkpoint_seconds,
-        "wall_seconds": wall,
+        "wall_seconds": state.wall_seconds,
         "train_flops": clock.train_flops if clock else None,
         "train_flops_per_image": clock.flops_per_image if clock else None,
         "images_per_second": statistics.median(speeds) if speeds else None,
@@ -82,7 +82,7 @@ def build(run, status: str, final: dict[str, Any] | None = None, error: str | No
         "batch_size": config.data.batch_size, "learning_rate": config.learning_rate,
         "selected_on": config.data.select_on, "test_used_for_selection": info.test_used_for_selection,
         "data": {**{k: v for k, v in info.to_dict().items() if k != "class_names"},
-                 "feed": "host" if run.host_feed else "device"},
+                 "feed": feed},
         "config": config.to_dict(), "versions": environment.versions(),
         "tuning": dict(config.tuning) or None,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -92,30 +92,41 @@ def build(run, status: str, final: dict[str, Any] | None = None, error: str | No
 
 
 def write_history(folder: Path, history: list[dict[str, Any]]) -> None:
-    """history.csv (results.HISTORY_COLUMNS), replaced atomically, and the last epoch's scalars."""
+    """history.csv (results.HISTORY_COLUMNS), replaced atomically."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, results.HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     atomic_write(Path(folder) / "history.csv", lambda f: f.write(buffer.getvalue()))
-    _tensorboard(Path(folder) / "tensorboard", history[-1:] if history else [])
 
 
-def _tensorboard(folder: Path, rows: list[dict[str, Any]]) -> None:
-    # The runner's own epoch records, not keras.callbacks.TensorBoard: that callback only writes
-    # at epoch end, which a run stopped by its budget or a signal mid-epoch never reaches. Written
-    # on the TensorFlow backend only: elsewhere TensorFlow may be absent, and importing it beside
-    # JAX or torch would claim GPU memory for a few scalars.
-    import keras
+class Scalars:
+    """A run's epoch scalars for TensorBoard, through one writer opened at the first row.
 
-    if keras.backend.backend() != "tensorflow":
-        return
-    import tensorflow as tf
+    The runner's own epoch records, not keras.callbacks.TensorBoard: that callback only writes at
+    epoch end, which a run stopped by its budget or a signal mid-epoch never reaches. Written on
+    the TensorFlow backend only: elsewhere TensorFlow may be absent, and importing it beside JAX
+    or torch would claim GPU memory for a few scalars."""
 
-    writer = tf.summary.create_file_writer(str(folder))
-    with writer.as_default():
-        for row in rows:
-            for key in ("loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr", "images_per_second"):
+    KEYS = ("loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr", "images_per_second")
+
+    def __init__(self, folder: Path):
+        self.folder, self._writer = Path(folder), None
+
+    def write(self, row: dict[str, Any]) -> None:
+        if keras.backend.backend() != "tensorflow":
+            return
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(str(self.folder))
+        with self._writer.as_default():
+            for key in self.KEYS:
                 if row.get(key) is not None:
                     tf.summary.scalar(key, row[key], step=row["step"])
-    writer.close()
+        self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

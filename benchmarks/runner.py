@@ -44,57 +44,37 @@ class Run:
         self.who = f"{config.arch} seed {config.seed}"
         self.state = State()
         self.checkpointer = checkpoint.Checkpointer(self.folder / "checkpoints", chief, log, config.identity())
-        self.evaluator = Evaluator(self)
-        self.model = self.clock = self.control = None  # control: the current (or last) `fit` call's callback
+        self.scalars = record.Scalars(self.folder / "tensorboard")
+        self.model = self.clock = self.evaluator = self.control = None  # control: the last `fit` call's callback
         self.host_feed = not backends.fits_on_device(splits.pixels().nbytes)  # data stays in host memory
         self.feeder = feed.Feeder(splits, config.data.batch_size, backends.process_share(), host=self.host_feed)
         self._pending_metrics: dict[str, np.ndarray] | None = None  # a half epoch's metric sums
 
     # --------------------------------------------------------------------------------- setup
-    def build(self) -> None:
-        config, info = self.config, self.splits.info
-        if config.backend != keras.backend.backend():
-            raise RuntimeError(f"this run is for the {config.backend} backend; Keras runs on {keras.backend.backend()}")
-        keras.utils.set_random_seed(config.seed)
-        if config.deterministic:  # opt-in: deterministic kernels are slower, and speed is what is measured
-            backends.deterministic_ops()
-        keras.mixed_precision.set_global_policy(config.precision)
-        if self.host_feed:
-            self.log(f"{self.who}: the data ({self.splits.pixels().nbytes / 2**30:.1f} GiB) does not fit beside the "
-                     f"model in the device's memory: it stays in host memory and travels with each batch (slower)")
-        with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
-            model = models.make(config.model_name, info.num_classes, config.recipe, pixels=self.splits.pixels(),
-                                mean=info.mean, std=info.std, hparams=config.hparams, host=self.host_feed)
-            self.clock = BudgetClock(config.budget, config.recipe, config.learning_rate, self.splits.steps_per_epoch,
-                                     config.data.batch_size, budget.train_flops_per_image(architectures.macs(model)),
-                                     counters=self.state)
-            models.compile(model, config.recipe, jit=config.jit,
-                           learning_rate=models.learning_rate(config.recipe, config.learning_rate, self.clock.total))
-            models.build_state(model)
-        self.model = model
-
     def start(self) -> bool:
         """Build, restore whatever the folder holds, and open a segment (one per process that
         trains the run: host, device, where it started). True when it resumed."""
-        self.build()
-        resumed = self.restore()
+        if self.host_feed:
+            self.log(f"{self.who}: the data ({self.splits.pixels().nbytes / 2**30:.1f} GiB) does not fit beside the "
+                     f"model in the device's memory: it stays in host memory and travels with each batch (slower)")
+        self.model, self.clock = build(self.config, self.splits, self.state, strategy=self.strategy, host=self.host_feed)
+        restored = self.checkpointer.restore(self.model, State.from_dict)
+        best_weights = None
+        if restored is not None:
+            self.state, best_weights, arrays = restored
+            self.clock.counters = self.state
+            self._pending_metrics = arrays if self.state.step_in_epoch else None
+            self.log(f"{self.who}: training finished before the last stop; evaluating it" if self.state.budget_done else
+                     f"{self.who}: resuming from checkpoint {self.state.sequence} ({self.state.position()})")
+        self.evaluator = Evaluator(self.model, self.feeder, self.state, train_eval=bool(self.splits.info.sizes.get(
+            "train_eval")), train_eval_every=self.config.train_eval_every, best_weights=best_weights)
         self.state.segments.append(segment := environment.segment(self.state.step))
         if self.chief:
+            if restored is not None:  # a stop between the checkpoint and history.csv left it a row short
+                record.write_history(self.folder, self.state.history)
             results.append_environment(self.folder, {**environment.describe(), **segment})
             results.write_summary(self.folder, self.summary("running"))
-        return resumed
-
-    def restore(self) -> bool:
-        """Continue from the newest checkpoint that reads and fits; False when there is none."""
-        restored = self.checkpointer.restore(self.model, State.from_dict)
-        if restored is None:
-            return False
-        self.state, self.evaluator.best_weights, arrays = restored
-        self.clock.counters = self.state
-        self._pending_metrics = arrays if self.state.step_in_epoch else None
-        self.log(f"{self.who}: training finished before the last stop; evaluating it" if self.state.budget_done else
-                 f"{self.who}: resuming from checkpoint {self.state.sequence} ({self.state.position()})")
-        return True
+        return restored is not None
 
     # ---------------------------------------------------------------------------------- loop
     def train(self) -> None:
@@ -104,8 +84,11 @@ class Run:
 
     def train_epoch(self) -> None:
         """One `fit` call: the rest of the current epoch, or up to the end of the budget."""
-        state = self.state
-        control = self.control = StepControl(self, restore_metrics=self._pending_metrics)
+        state, minutes = self.state, self.config.checkpoint_every_minutes
+        control = self.control = StepControl(
+            self.clock, state, num_classes=self.splits.info.num_classes, checkpoint=self.save_checkpoint,
+            checkpoint_due=lambda: self.checkpointer.due(minutes), heartbeat=self.claim.heartbeat,
+            restore_metrics=self._pending_metrics)
         self._pending_metrics = None
         started_step, started_seconds = state.step, state.train_seconds
         try:
@@ -133,7 +116,7 @@ class Run:
     def _end_epoch(self, train_logs: dict[str, float], steps: int, seconds: float, partial: bool) -> None:
         state = self.state
         val = self.evaluator(self.config.data.select_on)  # val, or test (the post's protocol)
-        row = record.epoch_row(self, train_logs, val, steps, seconds, partial)
+        row = record.epoch_row(state, self.clock, train_logs, val, steps, seconds, partial)
         row["train_eval_top1"] = self.evaluator.periodic_train_eval()
         state.history.append(row)
         self.evaluator.consider(val["top1"])
@@ -142,8 +125,10 @@ class Run:
         self.save_checkpoint()
         if self.chief:
             record.write_history(self.folder, state.history)
+            self.scalars.write(row)
             results.write_summary(self.folder, self.summary("running"))
-        self.verbose >= 1 and self.log(record.progress_line(self, row))
+        if self.verbose >= 1:
+            self.log(record.progress_line(self.who, self.clock, row))
 
     # --------------------------------------------------------------------------------- record
     def save_checkpoint(self) -> None:
@@ -153,4 +138,32 @@ class Run:
             self.log(f"{self.who}: checkpoint {self.state.sequence} written ({self.state.position()})")
 
     def summary(self, status: str, final: dict[str, Any] | None = None, error: str | None = None) -> dict:
-        return record.build(self, status, final, error, wall=self.clock.tick() if self.clock else 0.0)
+        """The run's record as it stands (its wall clock brought up to now)."""
+        if status != "running":
+            self.scalars.close()
+        if self.clock is not None:
+            self.clock.tick()
+        return record.build(self.config, self.splits.info, self.state, self.clock, self.model,
+                            feed="host" if self.host_feed else "device", status=status, final=final, error=error)
+
+
+def build(config: RunConfig, splits, counters: State, *, strategy=None, host: bool = False):
+    """(model, clock) of a run: `config`'s model on `splits`' pixels, compiled with the budget's
+    schedule, its optimizer and metric state built (a checkpoint can fill them). Seeds first."""
+    info = splits.info
+    if config.backend != keras.backend.backend():
+        raise RuntimeError(f"this run is for the {config.backend} backend; Keras runs on {keras.backend.backend()}")
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:  # opt-in: deterministic kernels are slower, and speed is what is measured
+        backends.deterministic_ops()
+    keras.mixed_precision.set_global_policy(config.precision)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = models.make(config.model_name, info.num_classes, config.recipe, pixels=splits.pixels(),
+                            mean=info.mean, std=info.std, hparams=config.hparams, host=host)
+        clock = BudgetClock(config.budget, config.recipe, config.learning_rate, splits.steps_per_epoch,
+                            config.data.batch_size, budget.train_flops_per_image(architectures.macs(model)),
+                            counters=counters)
+        models.compile(model, config.recipe, jit=config.jit,
+                       learning_rate=models.learning_rate(config.recipe, config.learning_rate, clock.total))
+        models.build_state(model)
+    return model, clock

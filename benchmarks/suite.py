@@ -219,7 +219,6 @@ def _train(config, folder, claim, strategy, chief, verbose, log) -> dict:
         return _row(config, "failed", {"error": message})
     if chief:
         results.write_summary(folder, record)
-        write_history(folder, run.state.history)
     return _row(config, record["status"], record)
 
 

@@ -13,25 +13,10 @@ import pytest
 
 from benchmarks import answer, compare, report, report_style, report_sweep, results
 from tests import browser
-from tests.test_readers import fake_run
+from tests.helpers import fake_run, sweep_folder, table_of
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-
-
-def sweep_folder(root: Path, scores: dict, **fields) -> Path:
-    """{budget: {arch: [test top-1 of each seed]}} as fake run folders."""
-    for budget, archs in scores.items():
-        for arch, values in archs.items():
-            for seed, value in enumerate(values):
-                fake_run(root, arch, seed, test_top1=value, budget=budget, **fields)
-    return root
-
-
-def table_of(root: Path):
-    runs, _ = results.load(root)
-    (_, group), = answer.settings(runs)
-    return answer.what_to_train(group)
 
 
 # --------------------------------------------------------------------------- what to train

@@ -86,7 +86,7 @@ def test_the_device_copy_of_the_data_is_never_checkpointed(tmp_path):
 def test_data_too_large_for_the_device_stays_on_the_host_and_trains_identically(tmp_path, monkeypatch):
     """The fallback feeds the same plans with the images attached: the same run, bit for bit."""
     from benchmarks import suite
-    from tests.test_runner import config, history_of
+    from tests.helpers import config, history_of
 
     cfg = config(budget="8steps")
     logs = []

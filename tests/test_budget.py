@@ -10,7 +10,7 @@ import architectures
 from benchmarks import suite
 from benchmarks.budget import MAX_EPOCHS, Budget, train_flops_per_image
 from benchmarks.config import RECIPES, ConfigError
-from tests.test_runner import config, summary_of, train
+from tests.helpers import config, summary_of, train
 
 
 @pytest.mark.parametrize("text,kind,amount", [
@@ -76,10 +76,23 @@ def test_the_tuned_variant_is_a_result_not_a_zoo_entry():
     assert config(arch="original-tuned").model_name == "original"
 
 
-def test_recipes_and_datasets_are_declared_once():
-    from benchmarks import archives, cli, config, datasets, models
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_each_optimizer_a_recipe_names_is_built_with_its_fields(name):
+    import keras
 
-    assert config.OPTIMIZERS == tuple(models.OPTIMIZERS)
+    from benchmarks import models
+
+    recipe = dataclasses.replace(RECIPES["paper"], optimizer=name, momentum=0.8, nesterov=True)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax")])
+    optimizer = models.compile(model, recipe, jit=False, learning_rate=0.25).optimizer
+    assert type(optimizer).__name__.lower() == name and float(optimizer.learning_rate) == 0.25
+    if name == "sgd":
+        assert optimizer.momentum == 0.8 and optimizer.nesterov is True
+
+
+def test_recipes_and_datasets_are_declared_once():
+    from benchmarks import archives, cli, config, datasets
+
     assert config.DATASETS == tuple(datasets.DATASETS)
     run = next(a for a in cli.build_parser()._subparsers._group_actions[0].choices["run"]._actions
                if a.dest == "dataset")

@@ -17,7 +17,7 @@ import pytest
 from benchmarks import archives, checkpoint, results, suite
 from benchmarks.config import RECIPES, Budget, ConfigError, RunConfig
 from tests import cifar_files
-from tests.test_runner import cli, config, latest_state, summary_of, train, wait_for
+from tests.helpers import cli, config, latest_state, summary_of, train, wait_for
 
 EXPLODING = dataclasses.replace(RECIPES["paper"], learning_rate=1e30, warmup=0.0)  # NaN within a few steps
 

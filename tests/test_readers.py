@@ -12,46 +12,9 @@ import pandas as pd
 import pytest
 
 from benchmarks import cli, compare, metrics, report, report_tables, report_warnings, results
-from benchmarks.budget import Budget
+from tests.helpers import fake_run, two_arch_folder
 
 SHA_WARNING = "cifar-100-python.tar.gz does not match the published sha256 (got 0badc0de)"
-
-
-def _default(types):
-    return {int: 0, float: 0.0, str: "", bool: False, dict: {}, list: [], type(None): None}[types[0]]
-
-
-def fake_run(root: Path, arch="resnet20", seed=0, recipe="paper", variant="", status="complete",
-             test_top1=0.5, budget="2epochs", **fields) -> Path:
-    """One run folder with a summary that passes `validate_summary`, its config and a 2-epoch history,
-    in the folder `run --budget <budget>` gives it (a sweep is one call per budget)."""
-    config_hash = f"{abs(hash(variant)) % 16**8:08x}" if variant else ""
-    record = {key: _default(types) for key, (types, _) in results.SUMMARY_SCHEMA.items()}
-    record.update(schema_version=results.SCHEMA_VERSION, status=status, arch=arch, family="resnet", seed=seed,
-                  dataset="synthetic", synthetic=True, data_source="synthetic", recipe=recipe, budget=budget,
-                  budget_kind=Budget.parse(budget).kind, precision="float32", backend="tensorflow", devices=["CPU"],
-                  variant=variant, config_hash=config_hash, epochs=2, steps=40, train_seconds=100.0, images_per_second=1000.0,
-                  best_val_top1=test_top1, final_val_top1=test_top1, test_top1=test_top1, test_top5=0.9,
-                  train_eval_top1=min(test_top1 + 0.05, 1.0), gap=0.05, time_to_target={"0.52": 60.0}, params=1000,
-                  mmacs=10.0, data={"sha256_ok": None, "warnings": []}, diverged_at=None, tuning=None)
-    record.update(fields)
-    assert results.validate_summary(record) == []
-    tag = f"{recipe}-{budget}" + (f"-{config_hash}" if config_hash else "")
-    folder = root / "synthetic" / tag / arch / f"seed-{seed}"
-    folder.mkdir(parents=True)
-    (folder / "summary.json").write_text(json.dumps(record))
-    (folder / "config.json").write_text(json.dumps({"arch": arch, "seed": seed}))
-    history = pd.DataFrame({c: [1.0, 2.0] for c in results.HISTORY_COLUMNS})
-    history.assign(epoch=[1, 2], step=[20, 40], partial=[False, False], val_top1=[0.3, test_top1]).to_csv(folder / "history.csv",
-                                                                                          index=False)
-    return folder
-
-
-def two_arch_folder(root: Path) -> Path:
-    for seed, (a, b) in enumerate([(0.50, 0.60), (0.52, 0.62)]):
-        fake_run(root, "original", seed, test_top1=a)
-        fake_run(root, "resnet20", seed, test_top1=b)
-    return root
 
 
 def main(capsys, *argv):

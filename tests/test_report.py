@@ -14,8 +14,7 @@ import pytest
 
 from benchmarks import compare, metrics, report, report_figures, report_tables, report_warnings, results, suite
 from benchmarks.config import RECIPES, Budget, RunConfig
-from tests.test_readers import fake_run, two_arch_folder
-from tests.test_runner import SMALL
+from tests.helpers import SMALL, fake_run, two_arch_folder
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 
 from benchmarks import report
 from tests import browser
-from tests.test_readers import two_arch_folder
+from tests.helpers import two_arch_folder
 
 
 def test_the_html_report_opens_in_chromium_with_every_image_loaded(tmp_path):

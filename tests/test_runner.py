@@ -1,8 +1,6 @@
 """The runner: budgets, exact resume after SIGKILL, SIGTERM, corrupt checkpoints, workers."""
 
-import csv
 import dataclasses
-import glob
 import json
 import os
 import signal
@@ -16,30 +14,8 @@ import numpy as np
 import pytest
 
 from benchmarks import checkpoint, clock, results, runner, suite
-from benchmarks.config import PRESETS, RECIPES, Budget, RunConfig
-
-SMALL = dataclasses.replace(PRESETS["smoke"].data, synthetic_train=700, val_size=100, synthetic_test=100,
-                            synthetic_classes=10, train_eval_size=100, batch_size=32, augment="standard")
-STEPS_PER_EPOCH = 600 // 32  # 18
-
-
-def config(arch="resnet20", budget="1epochs", recipe="paper", **kw):
-    return RunConfig(arch=arch, data=dataclasses.replace(SMALL, **kw.pop("data", {})), recipe=RECIPES[recipe],
-                     budget=Budget.parse(budget), **kw)
-
-
-def train(cfg, folder, **kw):
-    return suite.run_one(cfg, Path(folder), verbose=0, log=lambda *_: None, **kw)
-
-
-def summary_of(folder, cfg):
-    return results.read_summary(Path(folder) / cfg.relative_dir())
-
-
-def history_of(folder, cfg=None, pattern="**/history.csv"):
-    path = Path(folder) / cfg.relative_dir() / "history.csv" if cfg else next(Path(folder).glob(pattern))
-    with open(path) as f:
-        return list(csv.DictReader(f))
+from benchmarks.config import RECIPES, Budget
+from tests.helpers import STEPS_PER_EPOCH, cli, config, history_of, latest_state, summary_of, train, wait_for
 
 
 # --------------------------------------------------------------------------------- budgets
@@ -83,18 +59,16 @@ class _QueuedStep:
 
 
 def _driven_control(budget="8steps"):
-    """A StepControl over a stand-in run (state, clock, no checkpoints), for driving by hand."""
+    """A StepControl over a clock and a stand-in state (no checkpoints), for driving by hand."""
     import types
 
     from benchmarks.control import StepControl
 
     state = types.SimpleNamespace(step=0, step_in_epoch=0, train_seconds=0.0, compile_seconds=0.0, epoch=0)
-    run = types.SimpleNamespace(
-        state=state, splits=types.SimpleNamespace(info=types.SimpleNamespace(num_classes=10)),
-        clock=clock.BudgetClock(Budget.parse(budget), RECIPES["paper"], 0.1, 100, 32, 1.0, counters=state),
-        checkpointer=types.SimpleNamespace(due=lambda minutes: False), claim=types.SimpleNamespace(heartbeat=lambda: None),
-        config=types.SimpleNamespace(checkpoint_every_minutes=10))
-    return StepControl(run), state
+    budget_clock = clock.BudgetClock(Budget.parse(budget), RECIPES["paper"], 0.1, 100, 32, 1.0, counters=state)
+    control = StepControl(budget_clock, state, num_classes=10, checkpoint=lambda: None, checkpoint_due=lambda: False,
+                          heartbeat=lambda: None)
+    return control, state
 
 
 def test_each_step_is_charged_its_compute_not_its_dispatch():
@@ -147,14 +121,16 @@ def test_schedule_warms_up_then_reaches_zero_at_the_budget():
     assert clock.learning_rate(RECIPES["post"], 1e-3, 0.7) == 1e-3
 
 
-def test_the_in_step_schedule_is_the_budget_aware_schedule():
+@pytest.mark.parametrize("warmup", [0.02, 0.0])
+def test_the_in_step_schedule_is_the_budget_aware_schedule(warmup):
     from benchmarks.models import BudgetSchedule
 
-    recipe, total = RECIPES["paper"], 250
+    recipe, total = dataclasses.replace(RECIPES["paper"], warmup=warmup), 250
     schedule = BudgetSchedule(0.1, recipe.warmup, total)
     got = [float(schedule(step)) for step in range(total + 5)]
     want = [clock.learning_rate(recipe, 0.1, step / total) for step in range(total + 5)]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
+    assert want[0] == 0.0 if warmup else want[0] == 0.1
 
 
 def test_a_time_budgets_lr_is_given_when_it_has_moved_a_step_and_at_zero():
@@ -252,30 +228,6 @@ def test_different_configs_never_share_a_folder():
 ARGS = ["original", "--preset", "smoke", "--batch-size", "32", "--budget", "2epochs", "--deterministic",
         "--checkpoint-every", "0.001", "--quiet"]
 COMPARED = ("epoch", "step", "loss", "train_top1", "train_top5", "val_loss", "val_top1", "val_top5", "lr")
-
-
-def cli(args, results_dir, env, **kw):
-    return subprocess.Popen([sys.executable, "-m", "benchmarks", "run", *args, "--results-dir", str(results_dir)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-
-
-def latest_state(results_dir):
-    for path in sorted(glob.glob(f"{results_dir}/**/ckpt-*.npz", recursive=True), reverse=True):
-        try:
-            return checkpoint.read(Path(path))[0]["state"]
-        except (checkpoint.CheckpointError, OSError):
-            continue
-    return None
-
-
-def wait_for(predicate, proc, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def compared(results_dir):
@@ -387,7 +339,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import dataclasses, sys
 sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
-from tests.test_runner import config, train, summary_of
+from tests.helpers import config, train, summary_of
 from benchmarks.config import RunConfig
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 cfg = dataclasses.replace(config(budget="6steps"), strategy="mirrored")

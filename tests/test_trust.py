@@ -8,8 +8,7 @@ import pytest
 
 from benchmarks import answer, compare, results, storage
 from benchmarks.errors import ConfigError
-from tests.test_answer import sweep_folder, table_of
-from tests.test_readers import fake_run
+from tests.helpers import fake_run, sweep_folder, table_of
 
 
 # ----------------------------------------------------------------------- quietly wrong numbers
@@ -152,7 +151,7 @@ def test_a_finite_explosion_is_diverged_like_a_nan(tmp_path):
 
     from benchmarks.config import RECIPES
     from benchmarks.control import loss_bound
-    from tests.test_runner import config, summary_of, train
+    from tests.helpers import config, summary_of, train
 
     cfg = dataclasses.replace(config(arch="original", budget="8steps"),
                               recipe=dataclasses.replace(RECIPES["post"], learning_rate=1e6))
@@ -171,7 +170,7 @@ def test_a_checkpoint_of_another_run_of_the_same_architecture_is_refused(tmp_pat
     import shutil
 
     from benchmarks import checkpoint, suite
-    from tests.test_runner import config, summary_of, train
+    from tests.helpers import config, summary_of, train
 
     other, mine = config(budget="5steps", data={"seed": 1}), config(budget="1epochs")
     train(other, tmp_path)
@@ -190,7 +189,7 @@ def test_checkpoint_numbers_are_parsed_not_matched_by_width(tmp_path):
     """A garbage ckpt-999999999.npz made the next numbers ten digits long, which the nine-digit
     pattern never matched: pruning deleted the valid checkpoints and the run started over."""
     from benchmarks import checkpoint, suite
-    from tests.test_runner import config
+    from tests.helpers import config
 
     cfg = config(budget="1epochs")
     ckpts = tmp_path / cfg.relative_dir() / "checkpoints"
@@ -253,7 +252,7 @@ def test_a_file_larger_than_its_kind_may_be_is_never_read(tmp_path):
 @pytest.mark.parametrize("cut", ["last row", "mid row", "in the header"])
 def test_a_truncated_history_is_caught_and_rebuilt_by_run(tmp_path, cut):
     from benchmarks import suite
-    from tests.test_runner import config, train
+    from tests.helpers import config, train
 
     cfg = config(budget="2epochs")
     train(cfg, tmp_path)
@@ -273,7 +272,7 @@ def test_a_truncated_history_is_caught_and_rebuilt_by_run(tmp_path, cut):
 
 def test_a_damaged_config_of_a_complete_run_is_repaired_by_running_again(tmp_path):
     from benchmarks import suite
-    from tests.test_runner import config, train
+    from tests.helpers import config, train
 
     cfg = config(budget="3steps")
     train(cfg, tmp_path)
@@ -425,7 +424,7 @@ def test_determinism_is_opt_in(tmp_path, monkeypatch):
     """runner.py turned TensorFlow's op determinism on for every run: on GPUs that forces the slower
     deterministic kernels into exactly what is measured (img/s, time budgets)."""
     from benchmarks import backends
-    from tests.test_runner import config, train
+    from tests.helpers import config, train
 
     calls = []
     monkeypatch.setattr(backends, "deterministic_ops", lambda: calls.append(1))

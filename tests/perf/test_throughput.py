@@ -168,7 +168,7 @@ def test_runner_overhead_against_a_bare_fit(benchmark, tmp_path):
     cfg = RunConfig("resnet20", splits.config, RECIPES["paper"], Budget.parse("40epochs"), jit=jit,
                     backend=keras.backend.backend())
     run = Run(cfg, tmp_path / "run", splits, claim=Claim(tmp_path / "run"), log=lambda *_: None, verbose=0)
-    run.build()
+    run.start()
     run.train_epoch()  # warm-up epoch: tracing
     keras.utils.set_random_seed(0)
     bare = models.compile_model("resnet20", splits.info.num_classes, RECIPES["paper"], pixels=splits.pixels(),
