@@ -11,13 +11,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import results  # noqa: E402
+from benchmarks.results import reading  # noqa: E402
 
 
 def main(out_dir: str) -> int:
     out = Path(out_dir)
     speed = json.loads((out / "speed.json").read_text())
-    runs, _ = results.load(out / "results")
+    runs, _ = reading.load(out / "results")
     figures = {
         "device": speed["device"], "backend": speed["backend"], "precision": speed["config"]["precision"],
         "jit": speed["config"]["jit"], "peak_tflops": speed["peak_tflops"],

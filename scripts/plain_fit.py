@@ -13,11 +13,11 @@ import keras
 import numpy as np
 
 import architectures
-from benchmarks import data
-from benchmarks.config import RECIPES, DataConfig
+from benchmarks.core.config import RECIPES, DataConfig
+from benchmarks.data import loader
 
 folder, steps = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 100
-splits = data.load_splits(DataConfig(data_dir=folder))  # the runner's arrays: uint8, val held out
+splits = loader.load_splits(DataConfig(data_dir=folder))  # the runner's arrays: uint8, val held out
 x, y, info = splits.arrays["x_train"], splits.arrays["y_train"], splits.info
 recipe = RECIPES["paper"]
 keras.utils.set_random_seed(0)

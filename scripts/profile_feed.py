@@ -16,8 +16,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-from benchmarks import feed, models
-from benchmarks.config import RECIPES
+from benchmarks.core.config import RECIPES
+from benchmarks.data import feed
+from benchmarks.train import models
 
 out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp())
 for n in (1_000, 500_000):

@@ -27,7 +27,7 @@ def cli_in_process(capfd, monkeypatch, tmp_path):
     line, no traceback, no library notices) is checked once per verb in tests/test_cli.py."""
     import signal
 
-    from benchmarks import cli
+    from benchmarks.cli import commands
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # an empty Keras cache: no archives
     monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
@@ -36,7 +36,7 @@ def cli_in_process(capfd, monkeypatch, tmp_path):
         handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         capfd.readouterr()
         try:
-            code = cli.main(list(argv))
+            code = commands.main(list(argv))
         except SystemExit as exit_:  # argparse's errors
             code = exit_.code
         finally:

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import answer, compare, report, report_style, report_sweep, results
+from benchmarks.report import answer, compare, document, style, sweep
+from benchmarks.results import reading
 from tests import browser
 from tests.helpers import fake_run, sweep_folder, table_of
 
@@ -78,7 +79,7 @@ def test_the_sentence_names_each_budgets_winner(tmp_path):
 def test_the_report_opens_with_the_what_to_train_table(tmp_path):
     """Breaks when anything (warnings, a group's table, a figure) comes before the answer."""
     sweep_folder(tmp_path / "results", {b: {"original": [0.50, 0.51], "resnet20": [0.60, 0.61]} for b in ("30s", "90s")})
-    text = report.build(tmp_path / "results", tmp_path / "out", today="2026-01-01").read_text()
+    text = document.build(tmp_path / "results", tmp_path / "out", today="2026-01-01").read_text()
     lines = [line for line in text.splitlines() if line.strip()]
     assert lines[:2] == ["# archbench report", f"Generated 2026-01-01 from `{tmp_path / 'results'}`."]
     assert lines[2] == "## What to train" and lines[3].startswith("Train resnet20") and lines[3].endswith(".")
@@ -93,7 +94,7 @@ def test_one_what_to_train_table_per_setting(tmp_path):
     sweep_folder(tmp_path / "results", {"30s": {"original": [0.50, 0.51], "resnet20": [0.60, 0.61]}})
     sweep_folder(tmp_path / "results" / "bf16", {"30s": {"original": [0.70, 0.71], "vgg16": [0.30, 0.32]}},
                  precision="mixed_bfloat16")
-    text = report.build(tmp_path / "results", tmp_path / "out", today="2026-01-01").read_text()
+    text = document.build(tmp_path / "results", tmp_path / "out", today="2026-01-01").read_text()
     opening = text[text.index("## What to train"):text.index("## Fairness warnings")]
     assert opening.count("| budget | what to train |") == 2
     assert "### synthetic, float32, tensorflow, no XLA, CPU" in opening and "### synthetic, mixed_bfloat16" in opening
@@ -106,9 +107,9 @@ def test_the_sweep_figure_has_one_mean_line_per_row_and_a_panel_per_budget_kind(
     is not logarithmic with the budgets as ticks."""
     sweep_folder(tmp_path, {b: {"original": [0.30, 0.32], "resnet20": [0.40, 0.43]}
                             for b in ("30s", "90s", "5m", "2epochs", "8epochs", "1pflop")})
-    runs, _ = results.load(tmp_path)
-    assert report_sweep.sweep_kinds(runs) == {"epochs": ["2epochs", "8epochs"], "seconds": ["30s", "90s", "5m"]}
-    fig = report_sweep.budget_sweep(runs, "t", reference=(0.52, "blog post: 52%"), highlight="original")
+    runs, _ = reading.load(tmp_path)
+    assert sweep.sweep_kinds(runs) == {"epochs": ["2epochs", "8epochs"], "seconds": ["30s", "90s", "5m"]}
+    fig = sweep.budget_sweep(runs, "t", reference=(0.52, "blog post: 52%"), highlight="original")
     epochs, seconds = fig.axes[:2]
     assert seconds.get_xscale() == "log" and [t.get_text() for t in seconds.get_xticklabels()] == ["30s", "90s", "5m"]
     means = [line for line in seconds.get_lines() if not line.get_label().startswith("_")]
@@ -126,7 +127,7 @@ def test_a_report_with_a_sweep_opens_in_chromium_with_every_image_loaded(tmp_pat
     """tests/test_report_browser.py's check on a report that includes a budget sweep."""
     assert browser.executable(), "no Chromium: apt-get install chromium-headless-shell (.ci/run does)"
     sweep_folder(tmp_path / "results", {b: {"original": [0.50, 0.51], "resnet20": [0.60, 0.62]} for b in ("30s", "90s")})
-    page = report.build(tmp_path / "results", tmp_path / "out", "html")
+    page = document.build(tmp_path / "results", tmp_path / "out", "html")
     html = page.read_text()
     assert html.count('src="data:image/png;base64,') == 9  # the sweep and four figures per budget
     seen = browser.inspect(page)
@@ -138,20 +139,20 @@ def test_a_report_with_a_sweep_opens_in_chromium_with_every_image_loaded(tmp_pat
 def test_every_registered_architecture_has_its_own_colour_and_others_a_stable_one():
     import architectures
 
-    colours = [report_style.arch_color(name) for name in architectures.names()]
+    colours = [style.arch_color(name) for name in architectures.names()]
     assert len(set(colours)) == len(colours) and all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in colours)
-    unregistered = report_style.arch_color("resnet8")
-    assert unregistered not in colours and unregistered == report_style.arch_color("resnet8")
-    assert report_style.row_color("original", "paper") == report_style.arch_color("original")
-    assert report_style.row_color("original", "post") not in colours  # a darker shade of its hue
+    unregistered = style.arch_color("resnet8")
+    assert unregistered not in colours and unregistered == style.arch_color("resnet8")
+    assert style.row_color("original", "paper") == style.arch_color("original")
+    assert style.row_color("original", "post") not in colours  # a darker shade of its hue
 
 
 def test_a_hashed_colour_is_the_same_in_another_process():
     """Breaks when an unregistered name's colour comes from Python's hash(), salted per process."""
-    code = "from benchmarks import report_style as f; print(f.arch_color('wrn-10-2'))"
+    code = "from benchmarks.report import style as f; print(f.arch_color('wrn-10-2'))"
     seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
                            env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout.strip() for seed in (1, 2)}
-    assert seen == {report_style.arch_color("wrn-10-2")}
+    assert seen == {style.arch_color("wrn-10-2")}
 
 
 def _row_colours(fig) -> dict[str, set[str]]:
@@ -186,7 +187,7 @@ def _figure_colours(monkeypatch, make) -> list[dict[str, set[str]]]:
         seen.append((Path(path).name, _row_colours(fig)))
         plt.close(fig)
 
-    for reader in (report, compare):
+    for reader in (document, compare):
         monkeypatch.setattr(reader, "save_png", record)
     make()
     return seen
@@ -202,7 +203,7 @@ def test_compare_draws_the_blog_posts_line_and_star_where_they_apply(tmp_path, m
 
     def record(fig, path):
         ax = fig.axes[0]
-        references = [line.get_ydata()[0] for line in ax.get_lines() if to_hex(line.get_color()) == report_style.INK]
+        references = [line.get_ydata()[0] for line in ax.get_lines() if to_hex(line.get_color()) == style.INK]
         markers = {line.get_label().split(" · ")[0]: line.get_marker() for line in ax.get_lines()
                    if not line.get_label().startswith("_")}
         drawn[Path(path).parent.name] = references, markers
@@ -225,18 +226,18 @@ def test_an_architecture_has_one_colour_in_every_figure_of_two_reports_and_compa
     second = sweep_folder(tmp_path / "b", {b: {"wrn-16-4": [0.7, 0.71], "vgg16": [0.3, 0.31], "resnet20": [0.6, 0.62]}
                                            for b in ("30s", "90s")})
     fake_run(second, "original", 0, recipe="post", budget="30s")
-    figures = _figure_colours(monkeypatch, lambda: report.build(first, tmp_path / "ra", warn=lambda _: None))
-    figures += _figure_colours(monkeypatch, lambda: report.build(second, tmp_path / "rb", warn=lambda _: None))
+    figures = _figure_colours(monkeypatch, lambda: document.build(first, tmp_path / "ra", warn=lambda _: None))
+    figures += _figure_colours(monkeypatch, lambda: document.build(second, tmp_path / "rb", warn=lambda _: None))
     figures += _figure_colours(monkeypatch, lambda: compare.run(["vgg16", "resnet20"], second, tmp_path / "c",
                                                                 warn=lambda _: None))
     names = [name for name, _ in figures]
     assert {"00-curves.png", "00-frontier.png", "00-gap.png", "00-params.png", "sweep-00.png",
             "compare-vgg16-vs-resnet20.png"} <= set(names), names
     for name, colours in figures:
-        assert colours.get("resnet20") == {report_style.arch_color("resnet20")}, name
+        assert colours.get("resnet20") == {style.arch_color("resnet20")}, name
         for row, drawn in colours.items():
             arch, _, recipe = row.partition(" (")
-            expected = report_style.row_color(arch, recipe.removesuffix(" recipe)") if recipe else "paper")
+            expected = style.row_color(arch, recipe.removesuffix(" recipe)") if recipe else "paper")
             assert drawn == {expected}, (name, row, drawn)
 
 

@@ -12,8 +12,9 @@ import keras
 import numpy as np
 import pytest
 
-from benchmarks import backends, data, feed
-from benchmarks.config import ConfigError, DataConfig
+from benchmarks.core.config import ConfigError, DataConfig
+from benchmarks.data import feed, loader
+from benchmarks.train import backends
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 
@@ -51,7 +52,7 @@ def test_augmentation_parameters_follow_the_papers_distribution():
 
 
 def test_a_batch_is_a_pure_function_of_seed_epoch_and_position():
-    splits = data.load_splits(DataConfig(dataset="synthetic", synthetic_train=700, synthetic_test=100, val_size=100,
+    splits = loader.load_splits(DataConfig(dataset="synthetic", synthetic_train=700, synthetic_test=100, val_size=100,
                                          synthetic_classes=10, train_eval_size=50, batch_size=32, augment="strong"))
     x, y = splits.train(epoch=4)
     resumed_x, resumed_y = splits.train(epoch=4, skip_batches=5)
@@ -69,8 +70,8 @@ def test_a_batch_is_a_pure_function_of_seed_epoch_and_position():
 
 
 def test_the_device_copy_of_the_data_is_never_checkpointed(tmp_path):
-    from benchmarks import checkpoint, models
-    from benchmarks.config import RECIPES
+    from benchmarks.core.config import RECIPES
+    from benchmarks.train import checkpoint, models
 
     pixels = np.zeros((10, 32, 32, 3), np.uint8)
     model = models.compile_model("resnet20", 10, RECIPES["paper"], pixels=pixels, mean=MEAN, std=STD,
@@ -85,7 +86,7 @@ def test_the_device_copy_of_the_data_is_never_checkpointed(tmp_path):
 
 def test_data_too_large_for_the_device_stays_on_the_host_and_trains_identically(tmp_path, monkeypatch):
     """The fallback feeds the same plans with the images attached: the same run, bit for bit."""
-    from benchmarks import suite
+    from benchmarks.train import suite
     from tests.helpers import config, history_of
 
     cfg = config(budget="8steps")
@@ -128,8 +129,8 @@ def test_tensorflow_is_absent_where_the_jax_environment_says_so():
     if os.environ.get("ARCHBENCH_EXPECT_NO_TENSORFLOW"):
         assert importlib.util.find_spec("tensorflow") is None
         assert "tensorflow" not in sys.modules
-        with pytest.raises(data.DataUnavailableError, match="needs TensorFlow"):
-            data.check_available(DataConfig(dataset="cifar10", data_dir="/nonexistent"))
+        with pytest.raises(loader.DataUnavailableError, match="needs TensorFlow"):
+            loader.facts(DataConfig(dataset="cifar10", data_dir="/nonexistent"))
     else:
         assert keras.backend.backend() in backends.BACKENDS
 
@@ -151,7 +152,7 @@ def test_jax_runs_are_recorded_and_filed_apart_from_tensorflow_runs(tmp_path, cl
 
 
 def record_config(record):
-    from benchmarks.config import RECIPES, Budget, RunConfig
+    from benchmarks.core.config import RECIPES, Budget, RunConfig
 
     c = record["config"]
     return RunConfig(arch=c["arch"], data=DataConfig(**c["data"]), recipe=RECIPES[c["recipe"]["name"]],

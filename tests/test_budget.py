@@ -7,9 +7,10 @@ import math
 import pytest
 
 import architectures
-from benchmarks import suite
-from benchmarks.budget import MAX_EPOCHS, Budget, train_flops_per_image
-from benchmarks.config import RECIPES, ConfigError
+from benchmarks.core.budget import MAX_EPOCHS, Budget, train_flops_per_image
+from benchmarks.core.config import RECIPES, ConfigError
+from benchmarks.data import loader
+from benchmarks.train import suite
 from tests.helpers import config, summary_of, train
 
 
@@ -52,7 +53,7 @@ def test_a_flop_budget_past_the_ceiling_is_refused():
 def test_a_flop_budget_trains_for_that_compute_and_records_it(tmp_path):
     cfg = config(arch="resnet20")
     per_image = train_flops_per_image(architectures.macs(architectures.build("resnet20", num_classes=10)))
-    assert suite.flops_per_image(cfg) == per_image
+    assert suite.flops_per_image(cfg, loader.facts(cfg.data)) == per_image
     cfg = dataclasses.replace(cfg, budget=Budget("flops", 4.5 * 32 * per_image))  # 4.5 steps of 32 images
     assert train(cfg, tmp_path)["status"] == "complete"
     record = summary_of(tmp_path, cfg)
@@ -80,7 +81,7 @@ def test_the_tuned_variant_is_a_result_not_a_zoo_entry():
 def test_each_optimizer_a_recipe_names_is_built_with_its_fields(name):
     import keras
 
-    from benchmarks import models
+    from benchmarks.train import models
 
     recipe = dataclasses.replace(RECIPES["paper"], optimizer=name, momentum=0.8, nesterov=True)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax")])
@@ -91,10 +92,12 @@ def test_each_optimizer_a_recipe_names_is_built_with_its_fields(name):
 
 
 def test_recipes_and_datasets_are_declared_once():
-    from benchmarks import archives, cli, config, datasets
+    from benchmarks.cli import commands
+    from benchmarks.core import config, datasets
+    from benchmarks.data import archives
 
     assert config.DATASETS == tuple(datasets.DATASETS)
-    run = next(a for a in cli.build_parser()._subparsers._group_actions[0].choices["run"]._actions
+    run = next(a for a in commands.build_parser()._subparsers._group_actions[0].choices["run"]._actions
                if a.dest == "dataset")
     assert tuple(run.choices) == config.DATASETS
     assert set(archives.ARCHIVES) == {n for n, d in datasets.DATASETS.items() if d.archives}

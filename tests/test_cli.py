@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-import architectures
+from tests.helpers import zoo
 
 
 def cli(*args, env):
@@ -28,7 +28,7 @@ def listing_json(tmp_path_factory):
 
 def test_list_json_has_every_model_with_measured_sizes(listing_json):
     rows = {r["name"]: r for r in listing_json}
-    assert list(rows) == architectures.names()
+    assert list(rows) == zoo()
     assert rows["resnet20"]["params"] == 269_722 and rows["wrn-28-10"]["params"] == 36_479_194
     assert rows["resnet20"]["MMACs"] == pytest.approx(40.6, abs=0.1)
     assert rows["resnet20"]["paper params"] == "0.27M" and "He et al." in rows["resnet20"]["reference"]
@@ -37,11 +37,11 @@ def test_list_json_has_every_model_with_measured_sizes(listing_json):
 def test_list_markdown_and_csv(listing_json, cli_env):
     import pandas as pd
 
-    from benchmarks.listing import render
+    from benchmarks.cli.listing import render
 
     table = pd.DataFrame(listing_json)
     markdown, csv = render(table, "markdown"), render(table, "csv")
-    for name in architectures.names():
+    for name in zoo():
         assert f"| {name} " in markdown and f"\n{name}," in csv
     assert "269,722" in markdown
 
@@ -87,7 +87,7 @@ def test_a_run_prints_archbenchs_lines_and_nothing_else(tmp_path, cli_env):
 
 
 def verbs():
-    from benchmarks.cli import build_parser
+    from benchmarks.cli.commands import build_parser
 
     (sub,) = [a for a in build_parser()._subparsers._group_actions]
     return sorted(sub.choices)
@@ -106,7 +106,8 @@ def test_every_verb_has_help(cli_env, verb):
 def test_a_missing_dataset_is_one_line_before_tensorflow_loads(tmp_path, cli_env):
     """The error came only after TensorFlow and tfds had loaded (11-18 s): specs and archives need
     neither, so the one line comes first (the time itself is left to benchmarks, not tests)."""
-    code = ("import sys; from benchmarks import cli; rc = cli.main(['run', 'resnet20', '--results-dir', sys.argv[1]]); "
+    code = ("import sys; from benchmarks.cli import commands; "
+            "rc = commands.main(['run', 'resnet20', '--results-dir', sys.argv[1]]); "
             "print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r")], capture_output=True, text=True,
                           env={**cli_env, "TFDS_DATA_DIR": str(tmp_path / "tfds")}, timeout=120)

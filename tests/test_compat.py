@@ -1,4 +1,4 @@
-"""The private library APIs `benchmarks/compat.py` relies on: each test fails loudly when a
+"""The private library APIs `benchmarks/core/compat.py` relies on: each test fails loudly when a
 library changes one underneath, naming what to fix."""
 
 import importlib.util
@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from benchmarks import compat
+from benchmarks.core import compat
 
 
 def test_keras_symbolic_build_creates_optimizer_and_metric_variables():

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks import archives, data, feed, sources
-from benchmarks.config import ConfigError, DataConfig
+from benchmarks.core.config import ConfigError, DataConfig
+from benchmarks.data import archives, feed, loader, sources
 from tests import cifar_files
 
 
@@ -47,7 +47,7 @@ def test_one_pixel_lands_where_the_format_says(tmp_path):
 
 def test_checksum_mismatch_is_a_recorded_warning_not_a_refusal(tmp_path):
     cifar_files.cifar100(tmp_path, "python")
-    splits = data.load_splits(DataConfig(data_dir=str(tmp_path), val_size=0, select_on="test",
+    splits = loader.load_splits(DataConfig(data_dir=str(tmp_path), val_size=0, select_on="test",
                                          batch_size=8, train_eval_size=10))
     assert splits.info.source == "archive" and splits.info.sha256_ok is False
     assert any("sha256" in w for w in splits.info.warnings)
@@ -182,21 +182,21 @@ def test_tfds_path_with_mock_data(monkeypatch):
     import tensorflow_datasets as tfds
 
     monkeypatch.setattr(sources, "_reachable", lambda *a, **k: True)  # mock_data replaces the download
-    data._load_arrays.cache_clear()
+    loader._load_arrays.cache_clear()
     with tfds.testing.mock_data(num_examples=240):
-        splits = data.load_splits(DataConfig(dataset="cifar100", labels="coarse", val_size=40,
+        splits = loader.load_splits(DataConfig(dataset="cifar100", labels="coarse", val_size=40,
                                              train_eval_size=20, batch_size=16))
     assert splits.info.source == "tfds" and splits.info.num_classes == 20
     assert splits.info.sizes == {"train": 200, "val": 40, "test": 240, "train_eval": 20}
     assert splits.arrays["x_train"].shape[1:] == (32, 32, 3) and splits.arrays["x_train"].dtype == np.uint8
     assert len(splits.info.class_names) == 20
-    data._load_arrays.cache_clear()
+    loader._load_arrays.cache_clear()
 
 
 # ---------------------------------------------------------------------------------- splits
 def test_stratified_split_sizes_balance_and_disjointness():
     labels = np.repeat(np.arange(10), 50)
-    keep, held = data.stratified_split(labels, 105, seed=3)
+    keep, held = loader.stratified_split(labels, 105, seed=3)
     assert len(held) == 105 and len(keep) == 395
     assert not set(keep) & set(held) and set(keep) | set(held) == set(range(500))
     counts = np.bincount(labels[held], minlength=10)
@@ -205,7 +205,7 @@ def test_stratified_split_sizes_balance_and_disjointness():
 
 def test_split_is_fixed_by_the_seed():
     labels = np.repeat(np.arange(10), 50)
-    a, b, c = (data.stratified_split(labels, 100, seed=s)[1] for s in (1, 1, 2))
+    a, b, c = (loader.stratified_split(labels, 100, seed=s)[1] for s in (1, 1, 2))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -217,10 +217,10 @@ def small(**kw):
 
 
 def test_splits_leave_test_untouched_and_train_eval_inside_train():
-    splits = data.load_splits(small())
-    x_tr, x_te = data._load_arrays(data._raw_request(small()))[0]["x_train"], None
+    splits = loader.load_splits(small())
+    x_tr, x_te = loader._load_arrays(loader._raw_request(small()))[0]["x_train"], None
     assert splits.info.sizes == {"train": 300, "val": 100, "test": 100, "train_eval": 50}
-    raw = data._load_arrays(data._raw_request(small()))[0]
+    raw = loader._load_arrays(loader._raw_request(small()))[0]
     np.testing.assert_array_equal(splits.arrays["x_test"], raw["x_test"])
     train_rows = {r.tobytes() for r in splits.arrays["x_train"]}
     assert all(r.tobytes() in train_rows for r in splits.arrays["x_train_eval"])
@@ -234,7 +234,7 @@ def images(splits, inputs):
 
 
 def test_normalisation_uses_train_statistics():
-    splits = data.load_splits(small())
+    splits = loader.load_splits(small())
     x = images(splits, splits.evaluation("train_eval")[0])
     raw = splits.arrays["x_train_eval"].astype(np.float64) / 255
     np.testing.assert_allclose(x, (raw - splits.info.mean) / splits.info.std, atol=1e-5)
@@ -253,14 +253,14 @@ def test_post_protocol_needs_both_flags():
 
 # ---------------------------------------------------------------------------- augmentation
 def first_batch(config, epoch=0, skip=0):
-    splits = data.load_splits(config)
+    splits = loader.load_splits(config)
     x, y = splits.train(epoch, skip)
     batch = {k: v[:config.batch_size] for k, v in x.items()}
     return images(splits, batch), y[:config.batch_size]
 
 
 def test_none_is_the_identity_after_normalising():
-    splits = data.load_splits(small(augment="none"))
+    splits = loader.load_splits(small(augment="none"))
     x, y = first_batch(small(augment="none"))
     order = splits.epoch_order(0)[:32]
     want = (splits.arrays["x_train"][order] / 255.0 - splits.info.mean) / splits.info.std
@@ -293,15 +293,15 @@ def test_augmentation_shapes_ranges_and_determinism(preset):
 def test_resumed_epoch_sees_the_same_batches():
     config = small(augment="standard")
     full, _ = first_batch(config, epoch=2, skip=3)
-    splits = data.load_splits(config)
+    splits = loader.load_splits(config)
     x, _ = splits.train(2)
     fourth = {k: v[3 * 32:4 * 32] for k, v in x.items()}
     np.testing.assert_array_equal(images(splits, fourth), full)
 
 
 def test_data_order_depends_on_seed_and_epoch():
-    a = data.load_splits(small(seed=0))
-    b = data.load_splits(small(seed=1))
+    a = loader.load_splits(small(seed=0))
+    b = loader.load_splits(small(seed=1))
     assert not np.array_equal(a.epoch_order(0), a.epoch_order(1))
     assert not np.array_equal(a.epoch_order(0), b.epoch_order(0))
 
@@ -311,8 +311,8 @@ def test_synthetic_is_deterministic_and_learnable():
     import keras
 
     config = small(synthetic_train=1200, val_size=200, augment="none", batch_size=50)
-    splits = data.load_splits(config)
-    np.testing.assert_array_equal(splits.arrays["x_train"], data.load_splits(config).arrays["x_train"])
+    splits = loader.load_splits(config)
+    np.testing.assert_array_equal(splits.arrays["x_train"], loader.load_splits(config).arrays["x_train"])
     keras.utils.set_random_seed(0)
     net = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(16, 3, activation="relu"),
                             keras.layers.MaxPooling2D(4), keras.layers.Flatten(),

@@ -3,21 +3,21 @@
 import re
 from pathlib import Path
 
-from benchmarks import results
+from benchmarks.results import schema
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
 def test_readme_lists_every_summary_field_in_schema_order():
-    """Breaks when a field (a metric entry in benchmarks/metrics.py, or one in results.SUMMARY_SCHEMA)
+    """Breaks when a field (a metric entry in benchmarks/results/metrics.py, or one in schema.SUMMARY_SCHEMA)
     is added, removed, retyped or re-explained without the README's field table following."""
     rows = re.findall(r"^\| `[a-z0-9_]+` \| .*$", README, flags=re.M)
-    expected = results.schema_markdown().splitlines()[2:]
+    expected = schema.schema_markdown().splitlines()[2:]
     assert [r.split(" | ")[0] for r in rows if r.count("|") == 4] == [e.split(" | ")[0] for e in expected]
-    assert results.schema_markdown() in README, "paste results.schema_markdown() into README's Results section"
+    assert schema.schema_markdown() in README, "paste schema.schema_markdown() into README's Results section"
 
 
 def test_readme_names_every_run_status():
     table = README[README.index("### Statuses and exit codes"):]
-    for status in (*results.STATUSES, "unreadable"):
+    for status in (*schema.STATUSES, "unreadable"):
         assert f"| `{status}` |" in table, status

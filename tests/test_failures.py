@@ -14,8 +14,10 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks import archives, checkpoint, results, suite
-from benchmarks.config import RECIPES, Budget, ConfigError, RunConfig
+from benchmarks.core.config import RECIPES, Budget, ConfigError, RunConfig
+from benchmarks.data import archives
+from benchmarks.results import schema
+from benchmarks.train import checkpoint, suite
 from tests import cifar_files
 from tests.helpers import cli, config, latest_state, summary_of, train, wait_for
 
@@ -33,7 +35,7 @@ def test_a_diverged_run_is_recorded_as_diverged_and_never_retrained(tmp_path):
     row = train(cfg, tmp_path)
     record = summary_of(tmp_path, cfg)
     assert row["status"] == "diverged" and record["status"] == "diverged"
-    assert not results.validate_summary(record), results.validate_summary(record)
+    assert not schema.validate_summary(record), schema.validate_summary(record)
     where = record["diverged_at"]
     assert where["epoch"] == 1 and 1 <= where["step"] <= 18  # NaN, inf or exploded past the bound
     assert where["loss"] in ("nan", "inf", "-inf") or float(where["loss"]) > 100
@@ -95,7 +97,7 @@ def test_bad_run_input_is_refused_before_anything_runs(tmp_path, cli_in_process,
 def test_a_run_that_fails_to_build_is_recorded_and_the_suite_goes_on(tmp_path):
     bad = dataclasses.replace(config(arch="original", budget="3steps"), hparams=(("dense_units", 0),))
     good = config(arch="resnet20", budget="3steps")
-    rows = suite.run_all([bad, good], tmp_path, verbose=0, log=lambda *_: None)
+    rows = suite.run_all(suite.prepare([bad, good]), tmp_path, verbose=0, log=lambda *_: None)
     assert [r["status"] for r in rows] == ["failed", "complete"]
     failed = summary_of(tmp_path, bad)
     assert failed["status"] == "failed" and "dense_units" in failed["error"]
@@ -240,7 +242,7 @@ def test_bad_hparam_values_are_refused_before_anything_is_written(tmp_path, cli_
 
 
 def test_a_second_ctrl_c_raises_at_once_without_waiting_for_a_checkpoint():
-    from benchmarks import control
+    from benchmarks.train import control
 
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -9,17 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import archives, data, datasets, folders, report_style
-from benchmarks.config import ConfigError, DataConfig
+from benchmarks.core import datasets
+from benchmarks.core.config import ConfigError, DataConfig
+from benchmarks.data import archives, folders, loader
+from benchmarks.report import style
 from tests import cifar_files
 
 
 @pytest.fixture(autouse=True)
 def cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("ARCHBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    data._load_arrays.cache_clear()
+    loader._load_arrays.cache_clear()
     yield tmp_path / "cache" / "folders"
-    data._load_arrays.cache_clear()
+    loader._load_arrays.cache_clear()
 
 
 def small_spec(monkeypatch, name: str, train: int, test: int, **changes):
@@ -39,7 +41,7 @@ def cifar100_tree(root, monkeypatch, per_class=(2, 1), **spec_changes):
 
 
 def load(root, **kw):
-    return data._load_arrays(DataConfig(data_dir=str(root), **kw))
+    return loader._load_arrays(DataConfig(data_dir=str(root), **kw))
 
 
 def pairs(x, y) -> set:
@@ -78,9 +80,9 @@ def test_a_folder_and_an_archive_of_the_same_images_are_the_same_run(tmp_path, m
     config = dict(dataset="cifar10", val_size=10, batch_size=8, train_eval_size=5)
     from_archive, from_folder = (DataConfig(data_dir=str(tmp_path / d), **config) for d in ("archive", "folders"))
     for key in ("x_train", "y_train", "x_test", "y_test"):
-        np.testing.assert_array_equal(data._load_arrays(from_archive)[0][key], data._load_arrays(from_folder)[0][key])
-    assert data.check_available(from_archive) == data.check_available(from_folder) != ""
-    a, b = data.load_splits(from_archive), data.load_splits(from_folder)
+        np.testing.assert_array_equal(loader._load_arrays(from_archive)[0][key], loader._load_arrays(from_folder)[0][key])
+    assert loader.facts(from_archive).digest == loader.facts(from_folder).digest != ""
+    a, b = loader.load_splits(from_archive), loader.load_splits(from_folder)
     np.testing.assert_array_equal(a.arrays["y_val"], b.arrays["y_val"])
     np.testing.assert_array_equal(a.epoch_order(3), b.epoch_order(3))
 
@@ -90,22 +92,22 @@ def test_the_published_content_is_the_canonical_identity(tmp_path, monkeypatch):
     raw, provenance = load(tmp_path / "c100")
     assert provenance["digest_ok"] is False and provenance["digest"] == provenance["content_digest"][:16]
     small_spec(monkeypatch, "cifar100", len(y_tr), len(y_te), content_digest=provenance["content_digest"])
-    data._load_arrays.cache_clear()
+    loader._load_arrays.cache_clear()
     _, provenance = load(tmp_path / "c100")
     assert provenance["digest_ok"] is True and provenance["digest"] == ""  # the run needs no data hash
 
 
 def test_statistics_check_tells_a_real_copy_from_another(tmp_path, monkeypatch):
     cifar100_tree(tmp_path / "c100", monkeypatch)
-    splits = data.load_splits(DataConfig(data_dir=str(tmp_path / "c100"), val_size=100, batch_size=8,
+    splits = loader.load_splits(DataConfig(data_dir=str(tmp_path / "c100"), val_size=100, batch_size=8,
                                          train_eval_size=10))
     assert splits.info.stats_ok is False and any("per-channel mean" in w for w in splits.info.warnings)
     raw, _ = load(tmp_path / "c100")
-    mean, std = data.channel_stats(raw["x_train"])
+    mean, std = loader.channel_stats(raw["x_train"])
     small_spec(monkeypatch, "cifar100", 200, 100, channel_stats=(tuple(round(m, 4) for m in mean),
                                                                 tuple(round(s, 4) for s in std)))
-    data._load_arrays.cache_clear()
-    splits = data.load_splits(DataConfig(data_dir=str(tmp_path / "c100"), val_size=100, batch_size=8,
+    loader._load_arrays.cache_clear()
+    splits = loader.load_splits(DataConfig(data_dir=str(tmp_path / "c100"), val_size=100, batch_size=8,
                                          train_eval_size=10))
     assert splits.info.stats_ok is True and not splits.info.warnings
     assert splits.info.source == "folder" and splits.info.location == str((tmp_path / "c100").resolve())
@@ -153,12 +155,12 @@ def test_own_folders_any_classes_and_shape(tmp_path):
     cifar_files.image_folders(tmp_path / "My pets!", names, x_tr, y_tr, x_te, y_te, suffix=".jpg")
     config = DataConfig(dataset="folder", data_dir=str(tmp_path / "My pets!"), val_size=6, batch_size=4,
                         train_eval_size=6)
-    splits = data.load_splits(config)
+    splits = loader.load_splits(config)
     assert splits.info.num_classes == 3 and splits.info.class_names == names
     assert splits.image_shape == (24, 20, 3) and splits.info.stats_ok is None
     assert config.name == "folder-My_pets_" and splits.info.name == "folder-My_pets_"
-    assert report_style.reference(config.name) is None  # never set beside the post's CIFAR-100 52%
-    assert data.check_available(config) != ""  # never the published identity
+    assert style.reference(config.name) is None  # never set beside the post's CIFAR-100 52%
+    assert loader.facts(config).digest != ""  # never the published identity
 
 
 @pytest.mark.parametrize("make,match", [

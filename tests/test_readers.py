@@ -11,14 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import cli, compare, metrics, report, report_tables, report_warnings, results
+from benchmarks.cli import commands
+from benchmarks.report import caveats, compare, document, tables
+from benchmarks.results import metrics, reading, schema
 from tests.helpers import fake_run, two_arch_folder
 
 SHA_WARNING = "cifar-100-python.tar.gz does not match the published sha256 (got 0badc0de)"
 
 
 def main(capsys, *argv):
-    code = cli.main(list(argv))
+    code = commands.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -46,12 +48,12 @@ def test_a_damaged_file_makes_an_unreadable_row_and_a_warning(tmp_path, kind):
     name, damage = DAMAGE[kind]
     broken = fake_run(tmp_path, "resnet20", seed=2, test_top1=0.99)
     (broken / name).write_bytes(damage((broken / name).read_bytes()))
-    runs, history = results.load(tmp_path)  # still (runs, histories)
+    runs, history = reading.load(tmp_path)  # still (runs, histories)
     row = runs[runs["folder"] == str(broken)].iloc[0]
     assert row["status"] == "unreadable" and row["arch"] == "resnet20" and row["seed"] == 2
     assert runs.attrs["warnings"] == [row["error"]] and str(broken / name) in row["error"]
     assert (runs["status"] == "complete").sum() == 4 and not (history["seed"] == 2).any()
-    table = report_tables.main_table(runs).set_index("arch")
+    table = tables.main_table(runs).set_index("arch")
     assert table.loc["resnet20", "test_top1"] == pytest.approx(0.61) and table.loc["resnet20", "n"] == 2
     # A damaged summary cannot say which row the run belongs to; a readable one keeps it in its row.
     assert table.loc["resnet20", "completed"] == ("2/2" if name == "summary.json" else "2/3, 1 unreadable")
@@ -110,7 +112,7 @@ def test_unwritable_out_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, ve
 
 
 # ---------------------------------------------------------------------- diverged and co.
-@pytest.mark.parametrize("status", report_tables.NOT_AVERAGED)
+@pytest.mark.parametrize("status", tables.NOT_AVERAGED)
 def test_runs_that_are_not_complete_never_enter_a_mean(tmp_path, capsys, status):
     results_dir = two_arch_folder(tmp_path)
     at = {"epoch": 2, "step": 37, "loss": "nan"} if status == "diverged" else None
@@ -119,8 +121,8 @@ def test_runs_that_are_not_complete_never_enter_a_mean(tmp_path, capsys, status)
                       images_per_second=1.0, gap=0.9, time_to_target={"0.52": 1.0})
     if status == "unreadable":  # a readable summary, a damaged history
         (folder / "history.csv").write_bytes(b"")
-    runs, _ = results.load(results_dir)
-    row = report_tables.main_table(runs).set_index("arch").loc["resnet20"]
+    runs, _ = reading.load(results_dir)
+    row = tables.main_table(runs).set_index("arch").loc["resnet20"]
     assert row["test_top1"] == pytest.approx(0.61) and row["n"] == 2
     assert row["test_top1 std"] == pytest.approx(np.std([0.60, 0.62], ddof=1))
     assert row["images_per_second"] == 1000.0 and row["gap"] == pytest.approx(0.05) and row["time_to_52"] == 60.0
@@ -135,12 +137,12 @@ def test_diverged_runs_are_listed_with_epoch_and_step(tmp_path):
     results_dir = two_arch_folder(tmp_path)
     fake_run(results_dir, "resnet20", 2, status="diverged", test_top1=0.01, error="non-finite loss nan",
              diverged_at={"epoch": 2, "step": 37, "loss": "nan"})
-    runs, _ = results.load(results_dir)
-    warnings = report_warnings.fairness_warnings(runs)
+    runs, _ = reading.load(results_dir)
+    warnings = caveats.fairness_warnings(runs)
     assert any(w.startswith("resnet20 seed 2 diverged at epoch 2, step 37") and "left out of every mean" in w
                for w in warnings)
     assert "run the same" not in " ".join(w for w in warnings if "diverged" in w)  # not an unfinished run
-    text = report.build(results_dir, tmp_path / "r", warn=lambda _: None).read_text()
+    text = document.build(results_dir, tmp_path / "r", warn=lambda _: None).read_text()
     assert "diverged at epoch 2, step 37" in text and "2/3, 1 diverged" in text
     text, _ = compare.run(["original", "resnet20"], results_dir, tmp_path / "c", warn=lambda _: None)
     assert "resnet20 seed 2 diverged at epoch 2, step 37" in text
@@ -158,10 +160,10 @@ def identity_folder(root: Path) -> Path:
 
 
 def test_report_rows_are_arch_recipe_and_variant(tmp_path):
-    runs, _ = results.load(identity_folder(tmp_path))
-    table = report_tables.main_table(runs)
+    runs, _ = reading.load(identity_folder(tmp_path))
+    table = tables.main_table(runs)
     assert len(table) == 4 and sorted(table["n"]) == [1, 2, 2, 2]
-    labels = list(report_tables.format_table(table)["architecture"])
+    labels = list(tables.format_table(table)["architecture"])
     assert {"original", "original (post recipe)", "original [augment=none, dropout=0.3]", "resnet20"} == set(labels)
     means = dict(zip(labels, table["test_top1"]))
     assert means["original"] == pytest.approx(0.555) and means["original (post recipe)"] == pytest.approx(0.505)
@@ -178,10 +180,10 @@ def test_compare_groups_exactly_as_the_report_and_names_each_side(tmp_path):
     post = text[text.index("### resnet20 (paper recipe) - original (post recipe)"):]
     assert "| test top-1 " in post and " 50.5% |" in post and "+10.0 pts" in post
     assert "differ in recipe or variant" in post
-    runs, _ = results.load(results_dir)
-    report_rows = {tuple(k.values()) for _, group in results.groups(runs) for k, _ in results.rows(group)}
+    runs, _ = reading.load(results_dir)
+    report_rows = {tuple(k.values()) for _, group in reading.groups(runs) for k, _ in reading.rows(group)}
     assert {("original", "paper", ""), ("original", "post", ""), ("resnet20", "paper", "")} < report_rows
-    assert len(report_rows) == len(report_tables.main_table(runs))
+    assert len(report_rows) == len(tables.main_table(runs))
 
 
 def test_summaries_from_before_variants_are_told_apart_by_their_folder(tmp_path):
@@ -191,10 +193,10 @@ def test_summaries_from_before_variants_are_told_apart_by_their_folder(tmp_path)
     for field in ("variant", "config_hash", "diverged_at", "tuning", "segments", "checkpoint_seconds"):
         del record[field]  # added since, or not needed by the report
     (old / "summary.json").write_text(json.dumps(record))
-    runs, _ = results.load(tmp_path)
+    runs, _ = reading.load(tmp_path)
     assert list(runs["status"]) == ["complete"] * 2 and runs.attrs["warnings"] == []
     hash_ = old.parent.parent.name.split("-")[-1]
-    assert sorted(runs["variant"]) == ["", f"config {hash_}"] and len(report_tables.main_table(runs)) == 2
+    assert sorted(runs["variant"]) == ["", f"config {hash_}"] and len(tables.main_table(runs)) == 2
 
 
 # ------------------------------------------------------------------ compare: unit, direction
@@ -263,10 +265,10 @@ def test_summaries_without_train_flops_read_as_missing_and_a_wrong_type_as_unrea
         record = json.loads((old / "summary.json").read_text())
         del record["train_flops"]
         (old / "summary.json").write_text(json.dumps(record))
-    assert results.validate_summary(record) == ["missing train_flops"]  # the runner must still write it
-    runs, _ = results.load(tmp_path)
+    assert schema.validate_summary(record) == ["missing train_flops"]  # the runner must still write it
+    runs, _ = reading.load(tmp_path)
     assert set(runs["status"]) == {"complete"} and runs.attrs["warnings"] == []
-    cells = report_tables.format_table(report_tables.main_table(runs)).set_index("architecture")["train FLOPs"]
+    cells = tables.format_table(tables.main_table(runs)).set_index("architecture")["train FLOPs"]
     assert cells["original"] == "1.3 PFLOP" and cells["resnet20"] == "-"
     a, b = (runs[runs["arch"] == arch] for arch in ("original", "resnet20"))
     table, text = compare.compare_table(a, b, "a", "b", "train_flops")
@@ -275,7 +277,7 @@ def test_summaries_without_train_flops_read_as_missing_and_a_wrong_type_as_unrea
     assert "no claim about significance" in text
     record["train_flops"] = "lots"
     (old / "summary.json").write_text(json.dumps(record))
-    runs, _ = results.load(tmp_path)
+    runs, _ = reading.load(tmp_path)
     row = runs[runs["folder"] == str(old)].iloc[0]
     assert row["status"] == "unreadable" and "train_flops: str is not int/float/NoneType" in row["error"]
 
@@ -291,18 +293,18 @@ def test_a_metric_some_seeds_lack_has_no_mean():
 def test_an_archive_that_fails_its_sha256_is_warned_in_report_and_compare(tmp_path):
     results_dir = two_arch_folder(tmp_path)
     fake_run(results_dir, "resnet20", 2, data={"sha256_ok": False, "warnings": [SHA_WARNING]})
-    runs, _ = results.load(results_dir)
+    runs, _ = reading.load(results_dir)
     expected = f"The dataset archive of resnet20 seed 2 does not match the published sha256 ({SHA_WARNING})"
-    assert any(w.startswith(expected) for w in report_warnings.fairness_warnings(runs))
-    assert expected in report.build(results_dir, tmp_path / "r", warn=lambda _: None).read_text()
+    assert any(w.startswith(expected) for w in caveats.fairness_warnings(runs))
+    assert expected in document.build(results_dir, tmp_path / "r", warn=lambda _: None).read_text()
     text, _ = compare.run(["original", "resnet20"], results_dir, tmp_path / "c", warn=lambda _: None)
     assert expected in text
-    assert not any("sha256" in w for w in report_warnings.fairness_warnings(runs[runs["seed"] != 2]))
+    assert not any("sha256" in w for w in caveats.fairness_warnings(runs[runs["seed"] != 2]))
 
 
 def test_compare_says_when_a_side_is_only_unreadable_runs(tmp_path):
-    from benchmarks import compare
-    from benchmarks.errors import ConfigError
+    from benchmarks.core.errors import ConfigError
+    from benchmarks.report import compare
 
     root = two_arch_folder(tmp_path / "results")
     for path in root.glob("**/resnet20/seed-*/summary.json"):

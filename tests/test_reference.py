@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import answer, results
-from benchmarks.config import PRESETS
-from benchmarks.report_warnings import truthy
+from benchmarks.core.config import PRESETS
+from benchmarks.report import answer
+from benchmarks.report.caveats import truthy
+from benchmarks.results import reading
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "results" / "reference"
@@ -19,7 +20,7 @@ MIN_SEEDS = {"10tflop": 3, "30tflop": 3}  # as README says; larger budgets may h
 
 @pytest.fixture(scope="module")
 def runs():
-    runs, _ = results.load(REFERENCE)
+    runs, _ = reading.load(REFERENCE)
     assert not runs.empty, "no reference results: scripts/reference.sh CIFAR100_DIR"
     return runs
 

@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import compare, metrics, report, report_figures, report_tables, report_warnings, results, suite
-from benchmarks.config import RECIPES, Budget, RunConfig
+from benchmarks.core.config import RECIPES, Budget, RunConfig
+from benchmarks.report import caveats, compare, document, figures, tables
+from benchmarks.results import metrics, reading, schema
+from benchmarks.train import suite
 from tests.helpers import SMALL, fake_run, two_arch_folder
 
 
@@ -30,25 +32,25 @@ def smoke_results(tmp_path_factory):
 
 
 def test_load_gives_one_typed_row_per_run(smoke_results):
-    runs, history = results.load(smoke_results)
+    runs, history = reading.load(smoke_results)
     assert len(runs) == 4 and set(runs["status"]) == {"complete"}
     assert runs["test_top1"].dtype == np.float64 and str(runs["seed"].dtype) == "Int64"
     assert len(history) == 4 * 2 and {"arch", "seed", "val_top1", "train_seconds"} <= set(history.columns)
 
 
 def test_main_table_means_and_stds_over_two_seeds(smoke_results):
-    runs, _ = results.load(smoke_results)
-    table = report_tables.main_table(runs).set_index("arch")
+    runs, _ = reading.load(smoke_results)
+    table = tables.main_table(runs).set_index("arch")
     for arch in ("original", "resnet20"):
         values = runs.loc[runs["arch"] == arch, "test_top1"].to_numpy()
         assert table.loc[arch, "test_top1"] == pytest.approx(values.mean())
         assert table.loc[arch, "test_top1 std"] == pytest.approx(values.std(ddof=1))
         assert table.loc[arch, "n"] == 2 and table.loc[arch, "completed"] == "2/2"
-    assert list(report_tables.main_table(runs)["test_top1"]) == sorted(table["test_top1"], reverse=True)
+    assert list(tables.main_table(runs)["test_top1"]) == sorted(table["test_top1"], reverse=True)
 
 
 def test_report_writes_markdown_and_figures(smoke_results, tmp_path):
-    path = report.build(smoke_results, tmp_path, today="2026-01-01")
+    path = document.build(smoke_results, tmp_path, today="2026-01-01")
     text = path.read_text()
     assert "SYNTHETIC DATA" in text and "| original" in text and "| resnet20" in text
     for column in ("params", "MMACs", "images/s", "test top-1 %", "gap (pts)", "time to 52% val", "completed"):
@@ -57,7 +59,7 @@ def test_report_writes_markdown_and_figures(smoke_results, tmp_path):
     pngs = sorted(tmp_path.glob("*.png"))
     assert len(pngs) == 4 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000 for p in pngs)
     again = tmp_path / "again"
-    report.build(smoke_results, again, today="2026-01-01")
+    document.build(smoke_results, again, today="2026-01-01")
     assert (again / "report.md").read_text() == text.replace(str(tmp_path), str(again)) or \
         (again / "report.md").read_text() == text
     assert all((again / p.name).read_bytes() == p.read_bytes() for p in pngs)
@@ -66,9 +68,9 @@ def test_report_writes_markdown_and_figures(smoke_results, tmp_path):
 def test_figures_aggregate_seeds_and_speak_in_human_units(smoke_results):
     """Breaks when the curves draw seeds as unrelated lines instead of a mean, a band and each seed
     faint, when a legend prints a raw parameter count, or the frontier loses a row."""
-    runs, history = results.load(smoke_results)
-    table = report_tables.main_table(runs)
-    fig = report_figures.learning_curves(history, "t", sizes=table, reference=(0.52, "blog post: 52%"), highlight="original")
+    runs, history = reading.load(smoke_results)
+    table = tables.main_table(runs)
+    fig = figures.learning_curves(history, "t", sizes=table, reference=(0.52, "blog post: 52%"), highlight="original")
     for ax in fig.axes[:2]:
         means = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
         assert [ln.get_label().split(" · ")[0] for ln in means] == ["original", "resnet20"]
@@ -82,17 +84,17 @@ def test_figures_aggregate_seeds_and_speak_in_human_units(smoke_results):
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert re.fullmatch(r"resnet20 · 0\.2\dM params, \d\d MMACs", legend[1]), legend
     assert fig.axes[0].get_xlabel() == "training time (seconds)"
-    scatter = report_figures.frontier(table, "t").axes[0]
+    scatter = figures.frontier(table, "t").axes[0]
     points = [c for c in scatter.collections if not c.get_label().startswith("_") and len(c.get_offsets())]
     assert [c.get_label().split(" · ")[0] for c in points] == ["original", "resnet20"]
-    gap = report_figures.gap_plot(table, "t").axes[0]
+    gap = figures.gap_plot(table, "t").axes[0]
     assert gap.get_xlabel() == "train-eval minus val top-1, points: higher = more overfitting"
     assert len({bar.get_facecolor() for bar in gap.patches}) == 2  # one colour per architecture, not one for all
 
 
 def test_html_is_self_contained(smoke_results, tmp_path):
     """Breaks if a figure is linked instead of embedded, or markdown reaches the page unconverted."""
-    path = report.build(smoke_results, tmp_path, fmt="html")
+    path = document.build(smoke_results, tmp_path, fmt="html")
     html = path.read_text()
     assert html.count("data:image/png;base64,") == 4 and "<table>" in html and 'src="0' not in html
     assert "<strong>" in html and "**" not in html and "<blockquote>" in html and "|---" not in html
@@ -145,11 +147,11 @@ def test_fairness_warnings_and_failed_runs(smoke_results, tmp_path):
     record = json.loads((moved / "summary.json").read_text())
     record["budget"] = "3epochs"
     (moved / "summary.json").write_text(json.dumps(record))
-    runs, _ = results.load(mixed)
-    warnings = report_warnings.fairness_warnings(runs)
+    runs, _ = reading.load(mixed)
+    warnings = caveats.fairness_warnings(runs)
     assert any("different budgets" in w for w in warnings)
     assert any(w.startswith("original [") and "seed 1 is failed (ValueError: boom)" in w for w in warnings)
-    text = report.build(mixed, tmp_path / "out").read_text()
+    text = document.build(mixed, tmp_path / "out").read_text()
     assert "budget 3epochs" in text and "budget 2epochs" in text and "1/2" in text
 
 
@@ -171,20 +173,20 @@ def test_compare_and_report_on_the_cli(smoke_results, tmp_path, cli_env):
 # ------------------------------------------------------------------------ the metric table
 def test_load_types_every_metric_column_from_the_metric_table(tmp_path):
     """Breaks when `load` drops a metric's column or types it otherwise than its entry says."""
-    runs, _ = results.load(two_arch_folder(tmp_path))
+    runs, _ = reading.load(two_arch_folder(tmp_path))
     for m in metrics.METRICS.values():
         assert str(runs[m.name].dtype) == (m.dtype or "object"), m.name
     assert str(runs["seed"].dtype) == "Int64" and runs["time_to_52"].tolist() == [60.0] * 4  # a nested field
 
 
 def test_the_schemas_metric_fields_are_the_metric_tables():
-    """Breaks when a metric field is declared again by hand in results.SUMMARY_SCHEMA (other types or
+    """Breaks when a metric field is declared again by hand in schema.SUMMARY_SCHEMA (other types or
     meaning than its entry), or a nested metric's container field leaves the schema."""
     for m in metrics.METRICS.values():
         if m.path:
-            assert results.SUMMARY_SCHEMA[m.path[0]][0] == (dict,), m.name
+            assert schema.SUMMARY_SCHEMA[m.path[0]][0] == (dict,), m.name
         else:
-            assert results.SUMMARY_SCHEMA[m.name] == (m.types, m.meaning), m.name
+            assert schema.SUMMARY_SCHEMA[m.name] == (m.types, m.meaning), m.name
 
 
 def test_bold_marks_the_best_value_in_each_metrics_direction(tmp_path):
@@ -195,8 +197,8 @@ def test_bold_marks_the_best_value_in_each_metrics_direction(tmp_path):
                  time_to_target={"0.52": 100.0}, train_flops=2e15)
         fake_run(tmp_path, "resnet20", seed, test_top1=0.60, images_per_second=1000.0, gap=0.08, params=1000,
                  time_to_target={"0.52": 60.0}, train_flops=1e15)
-    runs, _ = results.load(tmp_path)
-    cells = report_tables.format_table(report_tables.main_table(runs)).set_index("architecture")
+    runs, _ = reading.load(tmp_path)
+    cells = tables.format_table(tables.main_table(runs)).set_index("architecture")
     bold = {(arch, column) for arch, row in cells.iterrows() for column, text in row.items() if text.startswith("**")}
     assert bold == {("resnet20", "test top-1 %"), ("resnet20", "best val top-1 %"), ("resnet20", "time to 52% val"),
                     ("original", "images/s"), ("original", "gap (pts)"),
@@ -213,9 +215,9 @@ def test_a_new_metric_is_one_entry_in_the_metric_table(tmp_path, monkeypatch):
     for seed in (0, 1, 2):
         fake_run(tmp_path, "original", seed, time_to_target={"0.52": 60.0, "0.30": 40.0 + seed})
         fake_run(tmp_path, "resnet20", seed, time_to_target={"0.52": 60.0, "0.30": 20.0 + seed})
-    runs, _ = results.load(tmp_path)
+    runs, _ = reading.load(tmp_path)
     assert str(runs["time_to_30"].dtype) == "float64"
-    cells = report_tables.format_table(report_tables.main_table(runs)).set_index("architecture")["time to 30% val"]
+    cells = tables.format_table(tables.main_table(runs)).set_index("architecture")["time to 30% val"]
     assert (cells["resnet20"], cells["original"]) == ("**0:00:21**", "0:00:41")
     text, _ = compare.run(["original", "resnet20"], tmp_path, tmp_path / "c", metric="time_to_30", warn=lambda _: None)
     assert "| time to 30% val " in text and "resnet20 (paper recipe) has the lower time to 30% val by 20 s" in text
@@ -226,7 +228,7 @@ def test_html_escapes_the_runs_text_and_renders_tables_and_bold(tmp_path):
     would vanish into a tag), or leaves the markdown's tables, bold or figure links unrendered."""
     results_dir = two_arch_folder(tmp_path / "results")
     fake_run(results_dir, "resnet20", 5, status="failed", error="TypeError: <class 'int'> is not <b>callable</b>")
-    html = report.build(results_dir, tmp_path / "r", fmt="html", warn=lambda _: None).read_text()
+    html = document.build(results_dir, tmp_path / "r", fmt="html", warn=lambda _: None).read_text()
     # the run's text is kept readable and inert: its angle brackets become look-alikes, never a tag
     assert "‹class 'int'› is not ‹b›callable‹/b›" in html and "<b>callable" not in html
     assert re.search(r"<th[^>]*>test top-1 %</th>", html) and re.search(r"<td[^>]*><strong>61.0 ± 1.4 \(n=2\)", html)
@@ -239,10 +241,10 @@ def test_html_escapes_the_runs_text_and_renders_tables_and_bold(tmp_path):
 def test_no_table_is_wider_than_a_page_and_shared_options_are_said_once(smoke_results, tmp_path):
     """Breaks when a report table grows wider than a GitHub page (about 110 characters as rendered),
     or when every row's name repeats the options all rows share (the smoke preset's data options)."""
-    text = report.build(smoke_results, tmp_path, today="2026-01-01").read_text()
-    tables = [line for line in text.splitlines() if line.startswith("|") and not re.fullmatch(r"[-:| ]+", line)]
-    widths = [sum(len(cell.strip().replace("**", "")) + 4 for cell in line.strip("|").split("|")) for line in tables]
-    assert tables and max(widths) <= report_tables.PAGE, max(zip(widths, tables))
+    text = document.build(smoke_results, tmp_path, today="2026-01-01").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("|") and not re.fullmatch(r"[-:| ]+", line)]
+    widths = [sum(len(cell.strip().replace("**", "")) + 4 for cell in line.strip("|").split("|")) for line in rows]
+    assert rows and max(widths) <= tables.PAGE, max(zip(widths, rows))
     shared = re.search(r"Every row ran with `([^`]+)`", text).group(1)
     assert "synthetic_train=700" in shared and "| original " in text and "| resnet20 " in text
     assert f"[{shared}" not in text  # not on the rows

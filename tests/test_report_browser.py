@@ -6,14 +6,14 @@ import io
 
 import numpy as np
 
-from benchmarks import report
+from benchmarks.report import document
 from tests import browser
 from tests.helpers import two_arch_folder
 
 
 def test_the_html_report_opens_in_chromium_with_every_image_loaded(tmp_path):
     assert browser.executable(), "no Chromium: apt-get install chromium-headless-shell (.ci/run does)"
-    page = report.build(two_arch_folder(tmp_path / "results"), tmp_path / "out", "html")
+    page = document.build(two_arch_folder(tmp_path / "results"), tmp_path / "out", "html")
     seen = browser.inspect(page)
     assert seen["images"] and all(width > 0 for width in seen["images"]), seen["images"]
     assert not seen["errors"], seen["errors"]

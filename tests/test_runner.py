@@ -13,8 +13,10 @@ import keras
 import numpy as np
 import pytest
 
-from benchmarks import checkpoint, clock, results, runner, suite
-from benchmarks.config import RECIPES, Budget
+import architectures
+from benchmarks.core.config import RECIPES, Budget
+from benchmarks.results import reading, schema
+from benchmarks.train import checkpoint, clock, runner, suite
 from tests.helpers import STEPS_PER_EPOCH, cli, config, history_of, latest_state, summary_of, train, wait_for
 
 
@@ -28,7 +30,7 @@ def test_step_like_budgets_stop_exactly(tmp_path, budget, steps):
     assert record["steps"] == steps and record["budget_used"] == 1.0
     assert record["epochs_completed"] == steps // STEPS_PER_EPOCH
     assert record["epochs"] == -(-steps // STEPS_PER_EPOCH)  # a partial last epoch counts
-    assert not results.validate_summary(record), results.validate_summary(record)
+    assert not schema.validate_summary(record), schema.validate_summary(record)
 
 
 def test_time_budget_stops_at_the_first_step_boundary_past_it(tmp_path):
@@ -62,7 +64,7 @@ def _driven_control(budget="8steps"):
     """A StepControl over a clock and a stand-in state (no checkpoints), for driving by hand."""
     import types
 
-    from benchmarks.control import StepControl
+    from benchmarks.train.control import StepControl
 
     state = types.SimpleNamespace(step=0, step_in_epoch=0, train_seconds=0.0, compile_seconds=0.0, epoch=0)
     budget_clock = clock.BudgetClock(Budget.parse(budget), RECIPES["paper"], 0.1, 100, 32, 1.0, counters=state)
@@ -78,7 +80,7 @@ def test_each_step_is_charged_its_compute_not_its_dispatch():
     step begin on the main thread, step end on a thread pool."""
     import concurrent.futures
 
-    from benchmarks.control import StepControl
+    from benchmarks.train.control import StepControl
 
     control, state = _driven_control()
     device, steps, most_queued = {"free_at": 0.0}, [], 0
@@ -98,7 +100,7 @@ def test_a_step_whose_end_never_comes_does_not_hang_the_loop(monkeypatch):
     """When the device fails a step, Keras' callback thread raises before the step-end hook and
     Keras re-raises on the main thread at its next dispatch: the loop must get there, not wait for
     ever for a mark that will not come."""
-    from benchmarks.control import StepControl
+    from benchmarks.train.control import StepControl
 
     monkeypatch.setattr(StepControl, "STALL_SECONDS", 0.2)
     control, state = _driven_control("4steps")
@@ -123,7 +125,7 @@ def test_schedule_warms_up_then_reaches_zero_at_the_budget():
 
 @pytest.mark.parametrize("warmup", [0.02, 0.0])
 def test_the_in_step_schedule_is_the_budget_aware_schedule(warmup):
-    from benchmarks.models import BudgetSchedule
+    from benchmarks.train.models import BudgetSchedule
 
     recipe, total = dataclasses.replace(RECIPES["paper"], warmup=warmup), 250
     schedule = BudgetSchedule(0.1, recipe.warmup, total)
@@ -138,7 +140,7 @@ def test_a_time_budgets_lr_is_given_when_it_has_moved_a_step_and_at_zero():
     after the first, or misses the final zero."""
     import types
 
-    from benchmarks.budget import Budget
+    from benchmarks.core.budget import Budget
 
     counters = types.SimpleNamespace(step=0, step_in_epoch=0, train_seconds=0.0, compile_seconds=0.0)
     the_clock = clock.BudgetClock(Budget.parse("100s"), RECIPES["paper"], 0.1, 10, 8, 1.0, counters=counters)
@@ -156,7 +158,7 @@ def test_a_time_budgets_lr_is_given_when_it_has_moved_a_step_and_at_zero():
 def test_the_optimizer_follows_the_schedule_on_every_backend(tmp_path, budget):
     """The optimizer's own lr (not only the history's) ends at the schedule's value: on JAX an lr
     assigned from the loop mid-epoch would be silently ignored without a state sync."""
-    from benchmarks.storage import Claim
+    from benchmarks.core.storage import Claim
 
     cfg = config(budget=budget)
     splits = suite._splits(cfg.data)
@@ -180,7 +182,8 @@ def test_run_records_the_final_lr_near_zero_and_all_metrics(tmp_path):
     for key in ("test_top1", "test_top5", "test_top1_final", "train_eval_top1", "gap", "best_val_top1"):
         assert 0.0 <= abs(record[key]) <= 1.0, key
     assert record["gap"] == pytest.approx(record["train_eval_top1"] - record["final_val_top1"])
-    assert record["params"] == 269_722  # resnet20 with a 10-class head
+    built = architectures.build(cfg.arch, num_classes=10)  # the record counts the network, not the data on the device
+    assert record["params"] == architectures.trainable_params(built) and record["mmacs"] == architectures.macs(built) / 1e6
     assert set(record["time_to_target"]) == {"0.30", "0.40", "0.52", "0.60", "0.70"}
     folder = tmp_path / cfg.relative_dir()
     assert (folder / "config.json").is_file()
@@ -203,7 +206,7 @@ def test_restart_keeps_the_old_run_aside(tmp_path):
     train(cfg, tmp_path, restart=True)
     aside = list((tmp_path / ".restarted").glob("**/summary.json"))
     assert len(aside) == 1 and summary_of(tmp_path, cfg)["status"] == "complete"
-    assert len(results.run_folders(tmp_path)) == 1  # the report never sees the old one
+    assert len(reading.run_folders(tmp_path)) == 1  # the report never sees the old one
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path):
@@ -340,7 +343,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import dataclasses, sys
 sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
 from tests.helpers import config, train, summary_of
-from benchmarks.config import RunConfig
+from benchmarks.core.config import RunConfig
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 cfg = dataclasses.replace(config(budget="6steps"), strategy="mirrored")
 row = train(cfg, {str(tmp_path)!r}, strategy=strategy)

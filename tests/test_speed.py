@@ -10,8 +10,8 @@ import keras
 import pytest
 
 import architectures
-from benchmarks import speed
-from benchmarks.config import Budget
+from benchmarks.core.config import Budget
+from benchmarks.train import speed
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_KEYS = {"arch", "pool_images", "batch_size", "precision", "jit", "params", "mmacs", "compile_seconds",
@@ -93,7 +93,7 @@ def test_the_cpus_peak_is_cores_clock_and_fma_width(flags, lanes):
     ({"kind": "gpu", "name": "Tesla T4", "capability": (7, 5)}, "mixed_float16", True),
 ])
 def test_auto_precision_and_xla_follow_the_device(monkeypatch, device, precision, jit):
-    from benchmarks import backends
+    from benchmarks.train import backends
 
     monkeypatch.setattr(backends, "accelerator", lambda: {"count": 1, "memory": None, **device})
     auto = speed.resolve(speed.SpeedConfig(precision="auto"))
@@ -102,8 +102,8 @@ def test_auto_precision_and_xla_follow_the_device(monkeypatch, device, precision
 
 
 def test_bf16_on_a_gpu_without_it_is_refused(monkeypatch):
-    from benchmarks import backends
-    from benchmarks.config import ConfigError
+    from benchmarks.core.config import ConfigError
+    from benchmarks.train import backends
 
     monkeypatch.setattr(backends, "accelerator", lambda: {"kind": "gpu", "name": "Tesla T4", "capability": (7, 5),
                                                           "count": 1, "memory": None})

@@ -5,7 +5,7 @@ no trivial shortcut, learnable but not solved by a small CNN. Generation speed i
 import numpy as np
 import pytest
 
-from benchmarks import synthetic
+from benchmarks.data import synthetic
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import answer, compare, results, storage
-from benchmarks.errors import ConfigError
+from benchmarks.core import storage
+from benchmarks.core.errors import ConfigError
+from benchmarks.report import answer, compare
+from benchmarks.results import reading
 from tests.helpers import fake_run, sweep_folder, table_of
 
 
@@ -65,7 +67,7 @@ def test_a_malformed_claim_timeout_is_one_line_where_it_is_used(monkeypatch):
 
 
 def test_the_same_architecture_twice_is_planned_once():
-    from benchmarks import plan
+    from benchmarks.train import plan
 
     configs, _ = plan.plan(["resnet20", "resnet20"], all_=False, preset="smoke", seeds=[0], budget="2steps",
                            recipe=None, data_flags={}, run_flags={})
@@ -83,7 +85,7 @@ def test_compare_names_its_file_from_safe_characters_inside_out(tmp_path):
     with pytest.raises(ConfigError, match="no results for x/../../name"):
         compare.run(["original", "x/../../name"], tmp_path / "r", tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    runs, _ = results.load(tmp_path / "r")
+    runs, _ = reading.load(tmp_path / "r")
     assert (runs.loc[runs["arch"] != "original", "status"] == "unreadable").all()
     fake_run(tmp_path / "r", "wrn-16-4", 0)
     fake_run(tmp_path / "r", "wrn-16-4", 1)
@@ -98,7 +100,7 @@ def test_compare_of_architectures_that_share_no_budget_is_an_error_and_writes_no
     with pytest.raises(ConfigError, match="never ran under the same dataset, budget"):
         compare.run(["original", "resnet20"], tmp_path / "r", tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    runs, _ = results.load(tmp_path / "r")
+    runs, _ = reading.load(tmp_path / "r")
     assert len(runs) == 4
 
 
@@ -106,7 +108,7 @@ def test_compare_of_architectures_that_share_no_budget_is_an_error_and_writes_no
 def test_deterministic_and_strategy_are_part_of_a_runs_identity():
     """`--deterministic` (one thread per op: slower) and `--strategy` change what a time budget
     buys: two runs differing only in them must never share a folder or a row."""
-    from benchmarks import plan
+    from benchmarks.train import plan
 
     def one(**flags):
         (config,), _ = plan.plan(["resnet20"], all_=False, preset="smoke", seeds=[0], budget="15s", recipe=None,
@@ -121,9 +123,9 @@ def test_deterministic_and_strategy_are_part_of_a_runs_identity():
 def test_runs_with_and_without_xla_are_never_averaged(tmp_path):
     fake_run(tmp_path, "resnet20", 0, test_top1=0.50, jit=False)
     fake_run(tmp_path / "other", "resnet20", 1, test_top1=0.70, jit=True)
-    runs, _ = results.load(tmp_path)
-    assert len(results.groups(runs)) == 2
-    assert {key["jit"] for key, _ in results.groups(runs)} == {False, True}
+    runs, _ = reading.load(tmp_path)
+    assert len(reading.groups(runs)) == 2
+    assert {key["jit"] for key, _ in reading.groups(runs)} == {False, True}
 
 
 # ------------------------------------------------------------------- saturated and exploded runs
@@ -131,7 +133,7 @@ def test_top_k_gives_ties_no_credit():
     import keras
     import numpy as np
 
-    from benchmarks import models
+    from benchmarks.train import models
 
     equal = np.full((4, 100), 0.01, "float32")  # a saturated model: every class ties
     labels = np.array([0, 3, 50, 99])
@@ -149,8 +151,8 @@ def test_a_finite_explosion_is_diverged_like_a_nan(tmp_path):
     """A tuned file with lr 1e6 gave a loss of 1.5e6, chance top-1 and a 'complete' run."""
     import dataclasses
 
-    from benchmarks.config import RECIPES
-    from benchmarks.control import loss_bound
+    from benchmarks.core.config import RECIPES
+    from benchmarks.train.control import loss_bound
     from tests.helpers import config, summary_of, train
 
     cfg = dataclasses.replace(config(arch="original", budget="8steps"),
@@ -169,7 +171,7 @@ def test_a_checkpoint_of_another_run_of_the_same_architecture_is_refused(tmp_pat
     --seed 0's folder, was resumed and recorded complete with 5 steps and seed 1's accuracy."""
     import shutil
 
-    from benchmarks import checkpoint, suite
+    from benchmarks.train import checkpoint, suite
     from tests.helpers import config, summary_of, train
 
     other, mine = config(budget="5steps", data={"seed": 1}), config(budget="1epochs")
@@ -188,7 +190,7 @@ def test_a_checkpoint_of_another_run_of_the_same_architecture_is_refused(tmp_pat
 def test_checkpoint_numbers_are_parsed_not_matched_by_width(tmp_path):
     """A garbage ckpt-999999999.npz made the next numbers ten digits long, which the nine-digit
     pattern never matched: pruning deleted the valid checkpoints and the run started over."""
-    from benchmarks import checkpoint, suite
+    from benchmarks.train import checkpoint, suite
     from tests.helpers import config
 
     cfg = config(budget="1epochs")
@@ -209,7 +211,7 @@ def test_only_regular_files_inside_the_folder_are_read(tmp_path, monkeypatch):
     search.png was copied into the report (a leak of any file the user can read)."""
     import os
 
-    from benchmarks import report
+    from benchmarks.report import document
 
     root = tmp_path / "r"
     good = fake_run(root, "resnet20", 0)
@@ -229,14 +231,14 @@ def test_only_regular_files_inside_the_folder_are_read(tmp_path, monkeypatch):
     secret.write_bytes(b"\x89PNG private")
     (search / "search.png").symlink_to(secret)
 
-    runs, _ = results.load(root)
+    runs, _ = reading.load(root)
     status = dict(zip(runs["arch"], runs["status"]))
     assert status == {"resnet20": "complete", "original": "unreadable", "vgg16": "unreadable"}  # wrn-16-4: a link
     assert any("wrn-16-4: a symbolic link in the results folder, never followed" in w for w in runs.attrs["warnings"])
     errors = " ".join(runs["error"].dropna())
     assert "symbolic link" in errors and "not a regular file" in errors and str(good) not in errors
     warned = []
-    path = report.build(root, tmp_path / "out", fmt="md", warn=warned.append)
+    path = document.build(root, tmp_path / "out", fmt="md", warn=warned.append)
     assert not list((tmp_path / "out").glob("tuning-*")) and "private" not in path.read_text()
     assert any("search.png" in w and "symbolic link" in w for w in warned)
 
@@ -245,13 +247,13 @@ def test_a_file_larger_than_its_kind_may_be_is_never_read(tmp_path):
     folder = fake_run(tmp_path, "resnet20", 0)
     with open(folder / "summary.json", "ab") as f:
         f.write(b" " * (5 << 20))  # still valid JSON, but no summary is 5 MB
-    runs, _ = results.load(tmp_path)
+    runs, _ = reading.load(tmp_path)
     assert runs.iloc[0]["status"] == "unreadable" and "more than a summary file may have" in runs.iloc[0]["error"]
 
 
 @pytest.mark.parametrize("cut", ["last row", "mid row", "in the header"])
 def test_a_truncated_history_is_caught_and_rebuilt_by_run(tmp_path, cut):
-    from benchmarks import suite
+    from benchmarks.train import suite
     from tests.helpers import config, train
 
     cfg = config(budget="2epochs")
@@ -262,26 +264,26 @@ def test_a_truncated_history_is_caught_and_rebuilt_by_run(tmp_path, cut):
     damaged = {"last row": "".join(lines[:-1]), "mid row": whole[: len(whole) - len(lines[-1]) // 2],
                "in the header": whole[: len(lines[0]) // 2]}[cut]
     history.write_text(damaged)
-    runs, _ = results.load(tmp_path)
+    runs, _ = reading.load(tmp_path)
     assert runs.iloc[0]["status"] == "unreadable" and "history.csv" in runs.iloc[0]["error"]
     logs = []
     assert suite.run_one(cfg, tmp_path, verbose=0, log=logs.append)["status"] == "skipped (complete)"
     assert history.read_text() == whole and any("rewritten from checkpoint" in line for line in logs)
-    assert results.load(tmp_path)[0].iloc[0]["status"] == "complete"
+    assert reading.load(tmp_path)[0].iloc[0]["status"] == "complete"
 
 
 def test_a_damaged_config_of_a_complete_run_is_repaired_by_running_again(tmp_path):
-    from benchmarks import suite
+    from benchmarks.train import suite
     from tests.helpers import config, train
 
     cfg = config(budget="3steps")
     train(cfg, tmp_path)
     (tmp_path / cfg.relative_dir() / "config.json").write_text("{torn")
-    assert results.load(tmp_path)[0].iloc[0]["status"] == "unreadable"
+    assert reading.load(tmp_path)[0].iloc[0]["status"] == "unreadable"
     logs = []
     assert suite.run_one(cfg, tmp_path, verbose=0, log=logs.append)["status"] == "skipped (complete)"
     assert any("config.json was unreadable: rewritten" in line for line in logs)
-    assert results.load(tmp_path)[0].iloc[0]["status"] == "complete"
+    assert reading.load(tmp_path)[0].iloc[0]["status"] == "complete"
 
 
 # ------------------------------------------------------------------------------------ injection
@@ -308,25 +310,25 @@ def hostile_folder(root):
 
 
 def test_no_string_from_a_results_folder_becomes_markup_in_report_md(tmp_path):
-    from benchmarks import report
+    from benchmarks.report import document
 
     root, _ = hostile_folder(tmp_path / "r")
-    text = report.build(root, tmp_path / "out", "md", warn=lambda *_: None).read_text()
+    text = document.build(root, tmp_path / "out", "md", warn=lambda *_: None).read_text()
     headings = [line for line in text.splitlines() if line.startswith("#")]
     assert headings.count("## What to train") == 1 and not any("forged" in h for h in headings)
     assert not any(line.startswith("| forged") for line in text.splitlines())
     for fragment in ("](javascript:", "<script", "<img", "![p]"):
         assert fragment not in text, fragment
-    runs, _ = results.load(root)
+    runs, _ = reading.load(root)
     assert "is not a name a run writes" in runs.loc[runs["status"] == "unreadable", "error"].iloc[0]
 
 
 def test_the_html_report_runs_no_script_and_fetches_nothing(tmp_path):
-    from benchmarks import report
+    from benchmarks.report import document
     from tests import browser
 
     root, _ = hostile_folder(tmp_path / "r")
-    page = report.build(root, tmp_path / "out", "html", warn=lambda *_: None)  # no KeyError on a fake figure
+    page = document.build(root, tmp_path / "out", "html", warn=lambda *_: None)  # no KeyError on a fake figure
     html = page.read_text()
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     assert "href" not in html and "<script" not in html and "<img src=x" not in html
@@ -339,17 +341,17 @@ def test_the_html_report_runs_no_script_and_fetches_nothing(tmp_path):
 @pytest.mark.parametrize("field,value", [("steps", 2**63), ("params", -1), ("test_top1", 1.5), ("gap", -2.0),
                                          ("train_seconds", float("nan"))])
 def test_numbers_out_of_range_make_an_unreadable_row_not_a_traceback(tmp_path, field, value):
-    from benchmarks import report
+    from benchmarks.report import document
 
     for seed in range(2):
         fake_run(tmp_path / "r", "original", seed)
     folder = fake_run(tmp_path / "r", "resnet20", 0)
     record = json.loads((folder / "summary.json").read_text())
     (folder / "summary.json").write_text(json.dumps({**record, field: value}))
-    runs, _ = results.load(tmp_path / "r")
+    runs, _ = reading.load(tmp_path / "r")
     bad = runs[runs["arch"] == "resnet20"].iloc[0]
     assert bad["status"] == "unreadable" and f"{field}: " in bad["error"] and "outside" in bad["error"]
-    report.build(tmp_path / "r", tmp_path / "out", "md", warn=lambda *_: None)  # no TypeError, no log-axis error
+    document.build(tmp_path / "r", tmp_path / "out", "md", warn=lambda *_: None)  # no TypeError, no log-axis error
     fake_run(tmp_path / "r", "resnet20", 1)
     compare.run(["original", "resnet20"], tmp_path / "r", tmp_path / "out")
 
@@ -405,15 +407,15 @@ def test_report_needs_no_backend_even_when_keras_backend_names_a_missing_one(tmp
 # ------------------------------------------------------------------------------------- tune
 def test_a_second_tune_process_on_one_search_is_refused(tmp_path, cli_in_process, monkeypatch):
     """Two `tune` processes on one search trained the same trial ids into the same folders."""
-    from benchmarks import tune
+    from benchmarks.tune import engine
 
-    with tune._one_process(tmp_path):
+    with engine._one_process(tmp_path):
         assert (tmp_path / "claim.json").exists()
         with pytest.raises(ConfigError, match="another `tune` process is running the search"):
-            with tune._one_process(tmp_path):
+            with engine._one_process(tmp_path):
                 pass
     assert not (tmp_path / "claim.json").exists()  # released: the same command can run again
-    monkeypatch.setattr(tune.Claim, "acquire", lambda self: False)  # as if another process held it
+    monkeypatch.setattr(engine.Claim, "acquire", lambda self: False)  # as if another process held it
     code, err = cli_in_process("tune", "original", "--dataset", "synthetic", "--tuner", "random", "--max-trials", "1",
                                "--budget", "2steps", "--results-dir", str(tmp_path / "r"))
     assert code == 2 and len(err) == 1 and "another `tune` process" in err[0], err
@@ -423,7 +425,7 @@ def test_a_second_tune_process_on_one_search_is_refused(tmp_path, cli_in_process
 def test_determinism_is_opt_in(tmp_path, monkeypatch):
     """runner.py turned TensorFlow's op determinism on for every run: on GPUs that forces the slower
     deterministic kernels into exactly what is measured (img/s, time budgets)."""
-    from benchmarks import backends
+    from benchmarks.train import backends
     from tests.helpers import config, train
 
     calls = []
@@ -437,7 +439,7 @@ def test_determinism_is_opt_in(tmp_path, monkeypatch):
 def test_a_suite_runs_seed_by_seed_with_the_post_recipe_in_each_seed():
     """Every row gets seed 0 before any gets seed 1 (an interrupted suite already compares every
     row), and consecutive runs share one seed's data splits."""
-    from benchmarks import plan
+    from benchmarks.train import plan
 
     configs, _ = plan.plan([], all_=True, preset="smoke", seeds=[0, 1], budget="2steps,4steps", recipe=None,
                            data_flags={}, run_flags={})

@@ -12,8 +12,11 @@ import pytest
 
 import architectures
 from architectures.original import POST_POINT, SEARCH_SPACE, builder_options
-from benchmarks import cli, plan, results, suite, tune, tune_summary, tune_trials
-from benchmarks.config import PRESETS, Budget, ConfigError, DataConfig
+from benchmarks.cli import commands
+from benchmarks.core.config import PRESETS, Budget, ConfigError, DataConfig
+from benchmarks.results import reading, schema, tuned
+from benchmarks.train import plan, suite
+from benchmarks.tune import bookkeeping, engine, findings
 from tests.test_architectures import describe
 
 DATA = dataclasses.replace(PRESETS["smoke"].data, synthetic_train=700, val_size=100, synthetic_test=100,
@@ -25,7 +28,7 @@ def test_the_posts_model_is_one_point_of_the_space():
     point = architectures.build("original", **builder_options(POST_POINT))
     assert [describe(layer) for layer in point.layers] == [describe(layer) for layer in post.layers]
     assert architectures.trainable_params(point) == architectures.trainable_params(post) == 111_898
-    hp = tune_trials.hyperparameters()
+    hp = bookkeeping.hyperparameters()
     assert hp.values == POST_POINT and set(hp.values) == set(SEARCH_SPACE)
 
 
@@ -41,21 +44,21 @@ def test_the_space_spans_the_posts_suspects():
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tune")
-    best = tune.search("original", tuner="random", max_trials=3, budget=Budget.parse("6steps"), data=DATA,
+    best = engine.search("original", tuner="random", max_trials=3, budget=Budget.parse("6steps"), data=DATA,
                        recipe="post", results_dir=folder, log=lambda *_: None)
     return folder, best
 
 
 def test_a_tiny_search_writes_the_best_and_a_summary(searched):
     folder, best = searched
-    project = tune.search_dir(folder, DATA, "original", "random", Budget.parse("6steps"))
+    project = engine.search_dir(folder, DATA, "original", "random", Budget.parse("6steps"))
     saved = json.loads((project / "best_hyperparameters.json").read_text())
-    assert saved == json.loads(tune_summary.best_path(folder, "synthetic").read_text()) == json.loads(json.dumps(best))
+    assert saved == json.loads(tuned.best_path(folder, "synthetic").read_text()) == json.loads(json.dumps(best))
     assert saved["trials"] == 3 and saved["compute_seconds"] > 0 and 0 <= saved["score"] <= 1
     assert "test set is never used" in saved["objective"]
     table = (project / "search.csv").read_text().splitlines()
     assert len(table) == 4 and "val_top1" in table[0]
-    assert results.run_folders(folder) == []  # trial runs never leak into the report's runs
+    assert reading.run_folders(folder) == []  # trial runs never leak into the report's runs
 
 
 def test_original_tuned_trains_the_best(searched, tmp_path):
@@ -67,7 +70,7 @@ def test_original_tuned_trains_the_best(searched, tmp_path):
     assert config.data.batch_size == best["recipe"]["batch_size"]
     config = dataclasses.replace(config, data=dataclasses.replace(DATA, batch_size=config.data.batch_size))
     row = suite.run_one(config, tmp_path, verbose=0, log=lambda *_: None)
-    record = results.read_summary(tmp_path / config.relative_dir())
+    record = schema.read_summary(tmp_path / config.relative_dir())
     assert row["status"] == "complete" and record["tuning"]["trials"] == 3
     model = architectures.build("original", num_classes=10, **dict(config.hparams))
     assert record["params"] == architectures.trainable_params(model)
@@ -85,10 +88,10 @@ def test_a_half_written_trial_file_does_not_break_the_reload(searched, tmp_path)
     folder, _ = searched
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
-    project = tune.search_dir(copy, DATA, "original", "random", Budget.parse("6steps"))
+    project = engine.search_dir(copy, DATA, "original", "random", Budget.parse("6steps"))
     trial = project / "trial_1" / "trial.json"
     trial.write_text(trial.read_text()[:40])
-    best = tune.search("original", tuner="random", max_trials=3, budget=Budget.parse("6steps"), data=DATA,
+    best = engine.search("original", tuner="random", max_trials=3, budget=Budget.parse("6steps"), data=DATA,
                        recipe="post", results_dir=copy, log=lambda *_: None)
     assert (project / "trial_1" / "trial.json.broken").exists() and best["trials"] == 3
     assert json.loads((project / "trial_1" / "trial.json").read_text())["status"] == "COMPLETED"
@@ -144,7 +147,7 @@ def test_data_and_budget_no_trial_could_use_are_refused_before_the_search(tmp_pa
 
 def test_the_search_folder_names_everything_that_changes_a_trial(tmp_path):
     def folder(data=None, tuner="bayesian", budget="15m", **identity):
-        return tune.search_dir(tmp_path, data or DataConfig(), "original", tuner, Budget.parse(budget), **identity)
+        return engine.search_dir(tmp_path, data or DataConfig(), "original", tuner, Budget.parse(budget), **identity)
 
     canonical = folder()
     assert canonical == tmp_path / "tuning" / "cifar100" / "original-bayesian-15m"
@@ -158,15 +161,15 @@ def test_the_search_folder_names_everything_that_changes_a_trial(tmp_path):
     for path in hashed:
         assert path.parent == canonical.parent and re.fullmatch(r"original-bayesian-15m-[0-9a-f]{8}", path.name)
     assert folder(DataConfig(labels="coarse")).name == "original-bayesian-15m"  # the dataset folder says it
-    assert "-" in tune.search_dir(tmp_path, DATA, "original", "random", Budget.parse("6steps")).name[-9:]
+    assert "-" in engine.search_dir(tmp_path, DATA, "original", "random", Budget.parse("6steps")).name[-9:]
 
 
 def test_a_folder_holding_another_search_is_refused(tmp_path):
-    project = tune.search_dir(tmp_path, DATA, "original", "random", Budget.parse("2steps"))
+    project = engine.search_dir(tmp_path, DATA, "original", "random", Budget.parse("2steps"))
     project.mkdir(parents=True)
     (project / "search.json").write_text(json.dumps({"arch": "original", "differences": {"seed": 7}}))
     with pytest.raises(ConfigError, match="holds another search"):
-        tune.search("original", tuner="random", max_trials=1, budget=Budget.parse("2steps"), data=DATA,
+        engine.search("original", tuner="random", max_trials=1, budget=Budget.parse("2steps"), data=DATA,
                     recipe="post", results_dir=tmp_path, log=lambda *_: None)
 
 
@@ -178,14 +181,14 @@ def test_failed_trials_stop_the_search_in_one_line_and_the_same_command_retries_
         raise RuntimeError("out of memory\n(a second line)")
 
     with monkeypatch.context() as patched:
-        patched.setattr(tune.RunnerTuner, "_train", broken)
-        assert cli.main(command) == 1
+        patched.setattr(engine.RunnerTuner, "_train", broken)
+        assert commands.main(command) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "3 trials in a row failed, the last with RuntimeError: out of memory" in err[0], err
     project = next(tmp_path.glob("tuning/synthetic/*/oracle.json")).parent
     assert len(list(project.glob("trial_*/trial.json"))) == 3  # stopped at the third failure, not at 4
 
-    assert cli.main(command) == 0  # the cause is fixed: the same command retries them, then goes on
+    assert commands.main(command) == 0  # the cause is fixed: the same command retries them, then goes on
     trials = [json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")]
     assert len(trials) == 4 and all(t["status"] == "COMPLETED" for t in trials)
     assert json.loads((project / "best_hyperparameters.json").read_text())["trials"] == 4
@@ -196,24 +199,24 @@ def test_a_search_where_no_trial_completed_says_so_in_one_line(tmp_path, monkeyp
     def broken(self, trial):
         raise ValueError("bad point")
 
-    monkeypatch.setattr(tune.RunnerTuner, "_train", broken)
+    monkeypatch.setattr(engine.RunnerTuner, "_train", broken)
     expected = "no trial of .* completed [(]2 failed, the last with ValueError: bad point[)]"
-    with pytest.raises(tune_summary.SearchFailed, match=expected):
-        tune.search("original", tuner="random", max_trials=2, budget=Budget.parse("2steps"), data=DATA,
+    with pytest.raises(findings.SearchFailed, match=expected):
+        engine.search("original", tuner="random", max_trials=2, budget=Budget.parse("2steps"), data=DATA,
                     recipe="post", results_dir=tmp_path, log=lambda *_: None)
 
 
 def test_a_diverged_trial_is_a_result_scored_zero_not_a_failure(tmp_path, monkeypatch):
-    from benchmarks import control, runner
+    from benchmarks.train import control, runner
 
     def diverge(self):
         raise control.Diverged("loss nan at epoch 1, step 1")
 
     monkeypatch.setattr(runner.Run, "train", diverge)
-    best = tune.search("original", tuner="random", max_trials=1, budget=Budget.parse("2steps"), data=DATA,
+    best = engine.search("original", tuner="random", max_trials=1, budget=Budget.parse("2steps"), data=DATA,
                        recipe="post", results_dir=tmp_path, log=lambda *_: None)
     assert best["trials"] == 1 and best["score"] == 0.0 and best["failed_trials"] == 0
-    project = tune.search_dir(tmp_path, DATA, "original", "random", Budget.parse("2steps"))
+    project = engine.search_dir(tmp_path, DATA, "original", "random", Budget.parse("2steps"))
     assert json.loads((project / "trial_0" / "run" / "summary.json").read_text())["status"] == "diverged"
 
 
@@ -246,10 +249,10 @@ def test_distributed_search_with_a_chief_and_two_workers(tmp_path, cli_env):
 @pytest.mark.parametrize("kind", ["bayesian", "hyperband"])
 def test_every_tuner_kind_runs_a_small_search(tmp_path, kind):
     budget = Budget.parse("9steps" if kind == "hyperband" else "3steps")  # the third bayesian trial is the GP's
-    best = tune.search("original", tuner=kind, max_trials=3, budget=budget, data=DATA,
+    best = engine.search("original", tuner=kind, max_trials=3, budget=budget, data=DATA,
                        recipe="post", results_dir=tmp_path, log=lambda *_: None)
     assert best["tuner"] == kind and 1 <= best["trials"] <= 3
-    project = tune.search_dir(tmp_path, DATA, "original", kind, budget)
+    project = engine.search_dir(tmp_path, DATA, "original", kind, budget)
     steps = {json.loads(p.read_text())["steps"] for p in project.glob("trial_*/run/summary.json")}
     if kind == "hyperband":  # a rung's share of the 9-step budget: 9 * tuner/epochs / 9
         assert steps <= {1, 3, 9} and steps

@@ -4,7 +4,7 @@ the 10,000 test images too, so the bound covers what `--preset synthetic-cifar` 
 
 import numpy as np
 
-from benchmarks import synthetic
+from benchmarks.data import synthetic
 
 BOUND_SECONDS = 2.0
 

@@ -24,11 +24,12 @@ import keras
 import numpy as np
 import pytest
 
-from benchmarks import data, feed, models
-from benchmarks.config import DEFAULT_SUITE, RECIPES, Budget, DataConfig, RunConfig
-from benchmarks.datasets import DATASETS
-from benchmarks.runner import Run
-from benchmarks.storage import Claim
+from benchmarks.core.config import DEFAULT_SUITE, RECIPES, Budget, DataConfig, RunConfig
+from benchmarks.core.datasets import DATASETS
+from benchmarks.core.storage import Claim
+from benchmarks.data import feed, loader
+from benchmarks.train import models
+from benchmarks.train.runner import Run
 
 BATCH = 64
 EVAL_BATCH = feed.EVAL_BATCH
@@ -105,7 +106,7 @@ def test_evaluation_throughput(benchmark):
 @pytest.fixture(scope="module")
 def cifar_sized():
     """50,000 training images, as CIFAR's: the host's work per epoch scales with it."""
-    return data.load_splits(DataConfig(dataset="synthetic", synthetic_train=50_000, synthetic_test=200,
+    return loader.load_splits(DataConfig(dataset="synthetic", synthetic_train=50_000, synthetic_test=200,
                                        val_size=0, select_on="test", train_eval_size=0, batch_size=128))
 
 
@@ -162,7 +163,7 @@ def test_augmenting_inside_the_step_costs_little(benchmark):
 def test_runner_overhead_against_a_bare_fit(benchmark, tmp_path):
     """Steady-state epochs of the runner with everything on (callbacks, metrics, checkpoints,
     progress, budget accounting) against `model.fit` on the same plans and model: >= 0.95x."""
-    splits = data.load_splits(DataConfig(dataset="synthetic", synthetic_train=3_000, synthetic_test=200, val_size=200,
+    splits = loader.load_splits(DataConfig(dataset="synthetic", synthetic_train=3_000, synthetic_test=200, val_size=200,
                                          train_eval_size=200, batch_size=128, augment="standard"))
     jit = keras.backend.backend() == "jax"
     cfg = RunConfig("resnet20", splits.config, RECIPES["paper"], Budget.parse("40epochs"), jit=jit,

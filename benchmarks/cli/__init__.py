@@ -1,0 +1,1 @@
+"""The command line: options (the grammar), commands (what each verb does), listing."""

@@ -1,0 +1,268 @@
+"""The command line: parse, call, print. Every verb has --help; bad input exits 2 in one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+from benchmarks.cli.options import build_parser  # noqa: E402
+from benchmarks.core.config import ConfigError  # noqa: E402
+from benchmarks.train import backends  # noqa: E402
+
+
+def cmd_list(args) -> int:
+    from benchmarks.cli.listing import render, zoo_table
+
+    if not 2 <= args.num_classes <= 100_000:  # a dense head of more would not fit in memory (vgg: 512 x N)
+        raise ConfigError(f"--num-classes must be in 2..100000, got {args.num_classes}")
+    print(render(zoo_table(args.num_classes), args.format))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from pathlib import Path
+
+    from benchmarks.train import control, plan, suite
+
+    seeds = range(args.seeds) if args.seeds is not None else [args.seed or 0]
+    if args.seeds is not None and not 1 <= args.seeds <= 1000:
+        raise ConfigError(f"--seeds must be in 1..1000, got {args.seeds}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed must be in 0..{2**32 - 1}, got {args.seed}")
+    data_flags = {k: getattr(args, k) for k in plan.DATA_FLAGS}
+    backends.configure_runtime(args.deterministic)
+    strategy, chief = backends.make_strategy(args.strategy)  # JAX's multi-host runtime starts before its devices
+    precision, jit = backends.resolve_precision(args.precision, args.jit)
+    run_flags = {"precision": precision, "jit": jit, "strategy": args.strategy, "backend": backends.current(),
+                 "checkpoint_every_minutes": args.checkpoint_every, "train_eval_every": args.train_eval_every,
+                 "deterministic": args.deterministic}
+    tuned_file = args.hparams if any(a.endswith("-tuned") for a in args.archs) else None
+    if args.hparams and not tuned_file:
+        run_flags["hparams"] = plan.load_hparams(args.hparams)
+    configs, note = plan.plan(args.archs, all_=args.all, preset=args.preset, seeds=list(seeds),
+                              budget=args.budget, recipe=args.recipe, data_flags=data_flags, run_flags=run_flags,
+                              results_dir=args.results_dir, tuned_file=tuned_file)
+    if args.strategy == "multi-worker" and any(c.budget.kind == "seconds" for c in configs):
+        raise ConfigError("--strategy multi-worker needs a step-like budget (epochs, steps, images): processes "
+                          "would each read their own clock and stop at different steps")
+    if args.shard is not None:
+        configs = suite.shard(configs, *suite.parse_shard(args.shard))
+    configs = suite.prepare(configs)  # the data and every model checked before anything is written
+    results_dir = Path(args.results_dir)
+    _check_writable(results_dir)
+    if note and not args.quiet:
+        print(f"note: {note}")
+    control.install_signal_handlers()
+    verbose = 0 if args.quiet else (2 if args.verbose else 1)
+    try:
+        rows = suite.run_all(configs, results_dir, restart=args.restart, strategy=strategy, chief=chief,
+                             verbose=verbose)
+    except control.Interrupted as stopped:
+        if stopped.at_once:  # a second Ctrl-C: leave now; tearing down with work in flight can crash (JAX)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + stopped.signum)
+        return 128 + stopped.signum
+    _print_table(rows)
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:
+        names = "; ".join(f"{r['arch']} ({r['recipe']}) seed {r['seed']}: {r['error']}" for r in failed)
+        print(f"archbench run: {len(failed)} of {len(rows)} runs failed: {names}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from benchmarks.report import document
+
+    _check_results_dir(Path(args.results_dir))
+    try:  # a read-only or full --out; unreadable results are warnings, not errors
+        path = document.build(Path(args.results_dir), Path(args.out), args.format)
+    except OSError as error:
+        raise ConfigError(f"cannot write the report to {error.filename or args.out} ({error.strerror or error})")
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from pathlib import Path
+
+    from benchmarks.report import compare
+
+    _check_results_dir(Path(args.results_dir))
+    try:
+        text, path = compare.run(args.archs, Path(args.results_dir), Path(args.out), args.metric)
+    except OSError as error:
+        raise ConfigError(f"cannot write the comparison to {error.filename or args.out} ({error.strerror or error})")
+    print(text)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from benchmarks.core.config import PRESETS, Budget, DataConfig
+    from benchmarks.results import tuned
+    from benchmarks.train import control
+    from benchmarks.tune import engine, findings
+
+    if not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed must be in 0..{2**32 - 1}, got {args.seed}")
+    if args.val_size == 0:  # the post's protocol (select on test) has no place in a search
+        raise ConfigError("--val-split must be > 0: tune selects on the validation split, never on test")
+    base = PRESETS["smoke"].data if args.dataset == "synthetic" else DataConfig()
+    data = dataclasses.replace(base, dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,
+                               val_size=base.val_size if args.val_size is None else args.val_size)
+    budget = Budget.parse(args.budget)
+    _check_writable(Path(args.results_dir))
+    control.install_signal_handlers()
+    try:  # options and data are checked before the search folder exists (ConfigError: exit 2)
+        best = engine.search(args.arch, tuner=args.tuner, max_trials=args.max_trials, budget=budget, data=data,
+                           recipe=args.recipe, results_dir=Path(args.results_dir),
+                           log=(lambda *_: None) if args.quiet else print)
+    except control.Interrupted as stopped:
+        print(f"tune: {stopped} received; the trial's checkpoint is written. Run the same command to continue.")
+        return 128 + stopped.signum
+    except findings.SearchFailed as failed:
+        print(f"archbench tune: error: {failed}", file=sys.stderr)
+        return 1
+    if best.get("role") == "worker":
+        print(f"worker done: the chief's search in {best['search']} has no trials left")
+        return 0
+    print(f"best of {best['trials']} trials: val top-1 {best['score']:.2%}; "
+          f"{best['compute_seconds']:.0f}s of training in all")
+    if best.get("failed_trials"):
+        print(f"warning: {best['failed_trials']} trial(s) failed (see {best['search']}); "
+              f"run the same command again to retry them", file=sys.stderr)
+    print(f"wrote {tuned.best_path(Path(args.results_dir), data.name, args.arch)}; "
+          f"train it with: python -m benchmarks run {args.arch}-tuned --dataset {args.dataset}")
+    return 0
+
+
+def cmd_speed(args) -> int:
+    import json
+
+    from benchmarks.core.config import DEFAULT_SUITE, Budget
+    from benchmarks.train import plan, speed
+
+    if not args.archs and not args.all:
+        raise ConfigError("name at least one architecture, or --all for the default suite")
+    for name, value in (("--batch-size", args.batch_size), ("--steps", args.steps), ("--repeats", args.repeats),
+                        ("--warmup", args.warmup)):
+        if value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+    if args.budget is not None:
+        Budget.parse(args.budget)
+    if args.peak_tflops is not None and not 0 < args.peak_tflops < float("inf"):
+        raise ConfigError(f"--peak-tflops must be a positive number, got {args.peak_tflops}")
+    if args.json not in (None, "-"):
+        _check_json_target(args.json)  # before minutes of measuring, not after
+    archs = list(DEFAULT_SUITE) if args.all else list(dict.fromkeys(plan.check_arch(a) for a in args.archs))
+    config = speed.SpeedConfig(batch_size=args.batch_size, precision=args.precision, jit=args.jit,
+                               steps=args.steps, warmup=args.warmup, repeats=args.repeats, budget=args.budget,
+                               peak_tflops=args.peak_tflops, dataset=args.dataset, data_dir=args.data_dir)
+    quiet = args.json == "-"
+    measured = speed.run(archs, config, log=(lambda *_: None) if quiet else print)
+    if quiet:
+        print(json.dumps(measured, indent=2))
+        return 0
+    peak = f"{measured['peak_tflops']:.3g} TFLOP/s" if measured["peak_tflops"] else "unknown"
+    print(f"device: {measured['device']} ({measured['backend']}), peak {peak} ({measured['peak_source']}), "
+          f"input pipeline {measured['pipeline_images_per_second'] or 0:,.0f} img/s")
+    print(speed.table(measured).to_markdown(index=False))
+    if args.json:
+        from pathlib import Path
+
+        from benchmarks.core.storage import write_json
+
+        try:
+            write_json(Path(args.json), measured)
+        except OSError as error:
+            raise ConfigError(f"cannot write --json {args.json} ({error.strerror or error})")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _check_json_target(path: str) -> None:
+    """--json names a file whose folder exists and is writable (a folder or `/` is refused)."""
+    from pathlib import Path
+
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        why = "is a folder" if target.is_dir() else "is in a folder that does not exist or is not writable"
+        raise ConfigError(f"--json {path} {why}: give a file path such as speed.json")
+
+
+def _check_results_dir(folder) -> None:
+    if not folder.is_dir():
+        raise ConfigError(f"results folder {folder} does not exist: run `python -m benchmarks run ...` first")
+
+
+def _check_writable(folder) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"  # several processes may probe at once
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"results folder {folder} is not writable ({error.strerror or error})")
+
+
+def _print_table(rows) -> None:
+    import pandas as pd
+
+    if not rows:
+        print("nothing to run (this shard is empty)")
+        return
+    table = pd.DataFrame(rows).drop(columns=["error"], errors="ignore")  # errors: one line on stderr
+    for column in ("best val top-1", "test top-1"):
+        table[column] = table[column].map(lambda v: "" if v is None or v != v else f"{v:.1%}")
+    print(table.to_markdown(index=False))
+
+
+def _data_first(args) -> None:
+    """A dataset that is nowhere here is one line in a second or two, not after TensorFlow loads.
+    A malformed budget is said first; the other checks need the registry (Keras) and come after."""
+    from benchmarks.core.budget import Budget
+    from benchmarks.core.config import PRESETS
+    from benchmarks.data import sources
+
+    if args.verb in ("run", "speed", "tune") and getattr(args, "budget", None) is not None:
+        for part in str(args.budget).split(","):
+            Budget.parse(part)
+    dataset = getattr(args, "dataset", None)
+    if args.verb == "run" and dataset is None and args.preset in PRESETS:
+        dataset = PRESETS[args.preset].data.dataset
+    if args.verb in ("run", "speed", "tune") and dataset is not None:
+        sources.fail_fast(dataset, args.data_dir)
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "tune": cmd_tune,
+            "speed": cmd_speed}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if hasattr(args, "backend"):  # before anything imports Keras
+            backends.select(args.backend)
+            backends.jax_flags(getattr(args, "deterministic", False))
+        elif args.verb in ("report", "compare"):
+            backends.for_readers()
+        if getattr(args, "verbose", False):  # TensorFlow's own notices too
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        _data_first(args)
+        backends.import_tensorflow_quietly(trains=hasattr(args, "backend"))
+        return COMMANDS[args.func](args)
+    except ConfigError as error:
+        print(f"archbench {args.verb}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C before control.install_signal_handlers() ran
+        print(f"archbench {args.verb}: interrupted", file=sys.stderr)
+        return 130

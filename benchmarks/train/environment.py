@@ -1,0 +1,58 @@
+"""What a run ran on: versions, device, host and the project's git revision (the device itself is
+described by `backends.device`)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+@functools.cache
+def git_revision() -> str | None:
+    """The checkout's commit (with '+dirty' when it has changes), or None outside a checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{rev}+dirty" if dirty else rev
+
+
+def versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import keras
+    import numpy
+
+    def installed(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"python": platform.python_version(), "tensorflow": installed("tensorflow"), "jax": installed("jax"),
+            "torch": installed("torch"), "keras": keras.__version__, "numpy": numpy.__version__,
+            "archbench": installed("archbench"), "git_revision": git_revision()}
+
+
+def describe() -> dict[str, object]:
+    from benchmarks.train import backends
+
+    return {"host": socket.gethostname(), "platform": platform.platform(), "device": backends.device(),
+            "versions": versions(), "backend": backends.current()}
+
+
+def segment(from_step: int) -> dict[str, object]:
+    """One process's stretch of a run: where and when it started training, and from which step."""
+    from benchmarks.train import backends
+
+    return {"host": socket.gethostname(), "pid": os.getpid(), "device": backends.device(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_step": from_step}
