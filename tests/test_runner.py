@@ -189,6 +189,13 @@ def test_run_records_the_final_lr_near_zero_and_all_metrics(tmp_path):
     assert (folder / "config.json").is_file()
     assert (folder / "tensorboard").is_dir() == (keras.backend.backend() == "tensorflow")
     assert json.loads((folder / "environment.json").read_text())[0]["device"].startswith("CPU")
+    if keras.backend.backend() == "tensorflow":  # one writer per run: one events file, every epoch in it
+        import tensorflow as tf
+
+        (events,) = (folder / "tensorboard").iterdir()
+        steps = [e.step for e in tf.compat.v1.train.summary_iterator(str(events))
+                 for v in e.summary.value if v.tag == "val_top1"]
+        assert steps == [int(r["step"]) for r in rows]
 
 
 def test_finished_runs_are_skipped(tmp_path):

@@ -82,8 +82,11 @@ class Run:
     # ---------------------------------------------------------------------------------- loop
     def train(self) -> None:
         """Train until the budget is spent (or raise Interrupted after checkpointing)."""
-        while not self.state.budget_done:
-            self.train_epoch()
+        try:
+            while not self.state.budget_done:
+                self.train_epoch()
+        finally:
+            self.scalars.close()
 
     def train_epoch(self) -> None:
         """One `fit` call: the rest of the current epoch, or up to the end of the budget."""
@@ -142,8 +145,6 @@ class Run:
 
     def summary(self, status: str, final: dict[str, Any] | None = None, error: str | None = None) -> dict:
         """The run's record as it stands (its wall clock brought up to now)."""
-        if status != "running":
-            self.scalars.close()
         if self.clock is not None:
             self.clock.tick()
         return record.build(self.config, self.splits.info, self.state, self.clock, self.model,

@@ -61,11 +61,16 @@ def search_dir(results_dir: Path, data: DataConfig, arch: str, tuner: str, budge
     return Path(results_dir) / "tuning" / data.name / f"{arch}-{tuner}-{budget}{'-' + suffix if suffix else ''}"
 
 
+SEED_FOR_ZERO = 2**31 - 1  # keras-tuner's seed for our seed 0 (see _oracle)
+
+
 def _oracle(kind: str, max_trials: int, seed: int):
     import keras_tuner as kt
 
+    # keras-tuner reads seed 0 as "none" and draws one at random (`seed or random.randint(...)`):
+    # our default seed would give a different search each time. 0 becomes a fixed seed of its own.
     common = dict(objective=kt.Objective("val_top1", "max"), hyperparameters=hyperparameters(),
-                  tune_new_entries=False, seed=seed)
+                  tune_new_entries=False, seed=seed or SEED_FOR_ZERO)
     if kind == "random":
         return kt.oracles.RandomSearchOracle(max_trials=max_trials, **common)
     if kind == "bayesian":
