@@ -1,4 +1,4 @@
-"""The command line's grammar: every verb, its flags and their help. `cli` runs what it parses."""
+"""The command line's grammar: every verb, its flags and their help. `commands` runs what it parses."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ DATASETS: dict[str, DatasetSpec] = {
                                        "cifar-10-batches-bin")},
         tfds_name="cifar10", targets=(0.52, 0.80, 0.90, 0.93, 0.95), classes=CIFAR10_CLASSES,
         channel_stats=((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))),
-    # Embedded and generated (benchmarks/synthetic.py): sizes and classes come from DataConfig.
+    # Embedded and generated (benchmarks/data/synthetic.py): sizes and classes come from DataConfig.
     "synthetic": DatasetSpec("synthetic", (32, 32, 3), {"fine": 100}, 50_000, 10_000, synthetic=True),
     # A user's own image folders (train/<class>/, test/<class>/): classes, shape and sizes are the data's.
     "folder": DatasetSpec("folder", None, {"fine": 0}, 0, targets=(0.5, 0.7, 0.9)),
