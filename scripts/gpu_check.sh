@@ -12,7 +12,7 @@
 #   3. the first run is killed once (SIGKILL) after its first checkpoint and resumed by the same command;
 #   4. `report`, and gpu_check.json with the figures (scripts/gpu_figures.py).
 # The same script runs on the CPU with a tiny budget (tests/test_backends.py does):
-#   BUDGET=40steps PRESET=smoke SPEED="resnet20 --steps 2 --warmup 1 --repeats 1" ARCHS="resnet20" \
+#   BUDGET=12steps PRESET=smoke SPEED="resnet20 --steps 2 --warmup 1 --repeats 1" ARCHS="resnet20" \
 #   CHECKPOINT_EVERY=0.002 bash scripts/gpu_check.sh OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."

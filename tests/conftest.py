@@ -16,6 +16,8 @@ def cli_env(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "HOME": str(tmp_path / "home"),
            "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
     env.pop("TFDS_DATA_DIR", None)
+    for name in [n for n in env if n.startswith("PYTEST_XDIST")]:  # a process of its own is no xdist worker
+        env.pop(name)
     return env
 
 

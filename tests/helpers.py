@@ -25,13 +25,15 @@ from benchmarks.results import reading, schema
 TINY = "tiny-test"
 
 
-@register(TINY, family="test", description="one strided convolution, batch norm, pooling, softmax", reference="tests")
+@register(TINY, family="test", description="one strided convolution, batch norm, pooling, dropout, softmax",
+          reference="tests")
 def _tiny(num_classes: int = 10, input_shape=(32, 32, 3), *, weight_decay: float = 0.0, width: int = 8):
     regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
     inputs = keras.Input(input_shape, name="images")
     x = keras.layers.Conv2D(width, 3, strides=2, kernel_regularizer=regularizer)(inputs)
     x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
     x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.1)(x)  # a random state that an exact resume must restore
     outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="tiny")
 
@@ -71,9 +73,25 @@ def history_of(folder, cfg=None, pattern="**/history.csv"):
         return list(csv.DictReader(f))
 
 
-def cli(args, results_dir, env, **kw):
-    return subprocess.Popen([sys.executable, "-m", "benchmarks", "run", *args, "--results-dir", str(results_dir)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(args, results_dir, env, verb="run", **kw):
+    """`archbench VERB ARGS` in a process of its own, through tests/launch.py: `tiny-test` there,
+    the smoke preset's data is SMALL, and ARCHBENCH_TEST_HOLD in `env` holds a run at a checkpoint."""
+    return subprocess.Popen([sys.executable, "-m", "tests.launch", verb, *args, "--results-dir", str(results_dir)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def hold(env, step, marker, folder=""):
+    """`env` for a process (`cli`) whose run waits after its first checkpoint at or past `step`."""
+    return {**env, "ARCHBENCH_TEST_HOLD": f"{step}:{marker}:{folder}"}
+
+
+def held(proc, marker, timeout=180):
+    """Wait until `proc` holds (see `hold`); the position it holds at: epoch, step, step_in_epoch."""
+    wait_for(Path(marker).exists, proc, timeout)
+    return json.loads(Path(marker).read_text())
 
 
 def latest_state(results_dir):

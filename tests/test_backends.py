@@ -15,6 +15,7 @@ import pytest
 from benchmarks.core.config import ConfigError, DataConfig
 from benchmarks.data import feed, loader
 from benchmarks.train import backends
+from tests.helpers import TINY, cli
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 
@@ -139,9 +140,9 @@ def test_tensorflow_is_absent_where_the_jax_environment_says_so():
 @pytest.mark.slow
 def test_jax_runs_are_recorded_and_filed_apart_from_tensorflow_runs(tmp_path, cli_env):
     env = {**cli_env, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    proc = run_cli(["run", "resnet20", "--preset", "smoke", "--budget", "5steps", "--batch-size", "32", "--quiet"],
-                   tmp_path, env)
-    assert proc.returncode == 0, proc.stderr
+    proc = cli([TINY, "--preset", "smoke", "--budget", "5steps", "--batch-size", "32", "--quiet"], tmp_path, env)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
     (path,) = tmp_path.glob("**/summary.json")
     record = json.loads(path.read_text())
     assert record["backend"] == "jax" and record["status"] == "complete" and record["jit"] is True
@@ -164,9 +165,10 @@ def record_config(record):
 def test_jax_data_parallel_over_two_cpu_devices(tmp_path, cli_env):
     env = {**cli_env, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    proc = run_cli(["run", "resnet20", "--preset", "smoke", "--budget", "6steps", "--batch-size", "32",
-                    "--strategy", "mirrored", "--quiet"], tmp_path, env)
-    assert proc.returncode == 0, proc.stderr
+    proc = cli([TINY, "--preset", "smoke", "--budget", "6steps", "--batch-size", "32", "--strategy", "mirrored", "--quiet"],
+               tmp_path, env)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
     (record,) = [json.loads(p.read_text()) for p in tmp_path.glob("**/summary.json")]
     assert record["status"] == "complete" and record["strategy"] == "mirrored" and record["steps"] == 6
 
@@ -182,25 +184,22 @@ def test_two_jax_processes_train_one_run_like_one_process(tmp_path, cli_env):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**cli_env, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    args = ["run", "resnet20", "--preset", "smoke", "--budget", "3steps", "--batch-size", "32", "--deterministic",
-            "--quiet"]
-    workers = [subprocess.Popen([sys.executable, "-m", "benchmarks", *args, "--strategy", "multi-worker",
-                                 "--results-dir", str(tmp_path / "two")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env={**env, "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
-                                                "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
-                                                "KERAS_DISTRIBUTION_PROCESS_ID": str(i)})
-               for i in (0, 1)]
+    args = [TINY, "--preset", "smoke", "--budget", "3steps", "--batch-size", "32", "--deterministic", "--quiet"]
+    workers = [cli([*args, "--strategy", "multi-worker"], tmp_path / "two",
+                   {**env, "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}", "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+                    "KERAS_DISTRIBUTION_PROCESS_ID": str(i)}) for i in (0, 1)]
     for worker in workers:
         out, err = worker.communicate(timeout=600)
         assert worker.returncode == 0, err[-3000:]
-    one = run_cli(args, tmp_path / "one", env)
-    assert one.returncode == 0, one.stderr
+    one = cli(args, tmp_path / "one", env)
+    out, err = one.communicate(timeout=600)
+    assert one.returncode == 0, err
     (two_summary,) = (tmp_path / "two").glob("**/summary.json")
     (one_summary,) = (tmp_path / "one").glob("**/summary.json")
     a, b = (json.loads(p.read_text()) for p in (one_summary, two_summary))
     assert a["steps"] == b["steps"] == 3 and b["status"] == "complete"
     for key in ("test_top1", "test_top5", "train_eval_top1", "best_val_top1"):
-        assert a[key] == pytest.approx(b[key], abs=1.01 / 500), key  # within one image
+        assert a[key] == pytest.approx(b[key], abs=1.01 / 100), key  # within one image (SMALL: 100 each)
     ha, hb = (np.genfromtxt(p.parent / "history.csv", delimiter=",", names=True) for p in (one_summary, two_summary))
     assert float(ha["loss"]) == pytest.approx(float(hb["loss"]), rel=1e-5)
     assert float(ha["val_loss"]) == pytest.approx(float(hb["val_loss"]), rel=2e-3)
@@ -216,7 +215,7 @@ def test_the_gpu_check_script_runs_end_to_end_on_the_cpu(tmp_path, cli_env):
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    env = {**cli_env, "JAX_PLATFORMS": "cpu", "BUDGET": "40steps", "PRESET": "smoke", "ARCHS": "resnet20",
+    env = {**cli_env, "JAX_PLATFORMS": "cpu", "BUDGET": "12steps", "PRESET": "smoke", "ARCHS": "resnet20",
            "SPEED": "resnet20 --steps 2 --warmup 1 --repeats 1 --batch-size 32", "CHECKPOINT_EVERY": "0.002"}
     proc = subprocess.run(["bash", str(root / "scripts" / "gpu_check.sh"), str(tmp_path / "out")], cwd=root,
                           capture_output=True, text=True, env=env, timeout=900)

@@ -76,14 +76,16 @@ def test_a_run_prints_archbenchs_lines_and_nothing_else(tmp_path, cli_env):
     """A user's shell sets no TF_CPP_MIN_LOG_LEVEL: still no oneDNN, CUDA-stub or absl notice, on
     any backend (Keras' set_random_seed loads TensorFlow beside JAX too). --verbose shows them."""
     env = {k: v for k, v in cli_env.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    args = ("run", "original", "--dataset", "synthetic", "--budget", "2steps", "--results-dir", str(tmp_path))
+    args = ("run", "original", "--preset", "smoke", "--budget", "2steps", "--val-split", "100", "--train-eval-size", "100",
+            "--results-dir", str(tmp_path))
     proc = cli(*args, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     ours = re.compile(r"original seed 0(:| \|) |\|")
     assert [line for line in (proc.stdout + proc.stderr).splitlines() if not ours.match(line)] == []
-    if importlib.util.find_spec("tensorflow"):
-        loud = cli(*args, "--verbose", "--restart", env=env)
-        assert loud.returncode == 0 and re.search("oneDNN|cuda|absl", loud.stderr), loud.stderr[-2000:]
+    if importlib.util.find_spec("tensorflow"):  # (a bad --hparams: TensorFlow has loaded when it is read)
+        loud = cli(*args, "--verbose", "--hparams", "{bad", env=env)
+        assert loud.returncode == 2 and re.search("oneDNN|cuda|absl", loud.stderr), loud.stderr[-2000:]
+        assert "cannot read --hparams" in loud.stderr.strip().splitlines()[-1]
 
 
 def verbs():

@@ -19,7 +19,7 @@ from benchmarks.data import archives
 from benchmarks.results import schema
 from benchmarks.train import checkpoint, suite
 from tests import cifar_files
-from tests.helpers import cli, config, latest_state, summary_of, train, wait_for
+from tests.helpers import TINY, cli, config, held, hold, summary_of, train
 
 EXPLODING = dataclasses.replace(RECIPES["paper"], learning_rate=1e30, warmup=0.0)  # NaN within a few steps
 
@@ -31,7 +31,7 @@ def run_cli(args, results_dir, env, timeout=300):
 
 # ------------------------------------------------------------------------------ divergence
 def test_a_diverged_run_is_recorded_as_diverged_and_never_retrained(tmp_path):
-    cfg = dataclasses.replace(config(arch="original", budget="2epochs"), recipe=EXPLODING)
+    cfg = dataclasses.replace(config(budget="2epochs"), recipe=EXPLODING)
     row = train(cfg, tmp_path)
     record = summary_of(tmp_path, cfg)
     assert row["status"] == "diverged" and record["status"] == "diverged"
@@ -109,27 +109,55 @@ def test_cli_reports_failed_runs_in_one_line_and_exits_1(tmp_path, cli_env):
     env = {k: v for k, v in cli_env.items() if k != "CUDA_VISIBLE_DEVICES"}  # cuInit noise must not show
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     common = ["--preset", "smoke", "--budget", "2steps", "--quiet"]
-    blocked = config(arch="resnet20")  # any folder: we plant another config's record in resnet20's
-    first = run_cli(["resnet20", *common], tmp_path, env)
-    assert first.returncode == 0, first.stderr
-    folder = next(tmp_path.glob("**/resnet20/seed-0"))
-    held = json.loads((folder / "config.json").read_text())
+
+    def run(*args):
+        proc = cli([TINY, *args, *common], tmp_path, env)
+        out, err = proc.communicate(timeout=300)
+        return proc.returncode, err
+
+    code, err = run("--seed", "0")
+    assert code == 0, err
+    folder = next(tmp_path.glob(f"**/{TINY}/seed-0"))  # we plant another config's record in its folder
+    planted = json.loads((folder / "config.json").read_text())
     (folder / "summary.json").unlink()
-    (folder / "config.json").write_text(json.dumps({**held, "arch": "something-else"}))
-    proc = run_cli(["resnet20", "original", *common], tmp_path, env)
-    assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "1 of 2 runs failed" in lines[0] and "resnet20" in lines[0], proc.stderr
-    assert "cuInit" not in proc.stderr
+    (folder / "config.json").write_text(json.dumps({**planted, "arch": "something-else"}))
+    code, err = run("--seeds", "2")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "1 of 2 runs failed" in lines[0] and f"{TINY} (paper) seed 0:" in lines[0], err
+    assert "cuInit" not in err
     assert json.loads((folder / "config.json").read_text())["arch"] == "something-else"  # not overwritten
-    assert json.loads(next(tmp_path.glob("**/original/seed-0/summary.json")).read_text())["status"] == "complete"
-    del blocked
+    assert json.loads(next(tmp_path.glob(f"**/{TINY}/seed-1/summary.json")).read_text())["status"] == "complete"
 
 
 # ----------------------------------------------------------------------------- checkpoints
+def test_a_checkpoint_fits_the_same_model_built_after_others_in_one_process(tmp_path):
+    """Keras numbers unnamed layers per process ("conv2d_3"), and an optimizer variable carries its
+    layer's name inside its own ("sgd/conv2d_3_kernel_momentum"). A suite that built other models
+    first (another seed, a FLOPs count) refused its own checkpoint and trained the run again."""
+    import keras
+
+    import architectures
+
+    def built():
+        model = architectures.build(TINY, num_classes=10)
+        model.compile(optimizer=keras.optimizers.SGD(momentum=0.9), loss="sparse_categorical_crossentropy")
+        model.optimizer.build(model.trainable_variables)
+        return model
+
+    first = built()
+    path = checkpoint.save(tmp_path, first, {"sequence": 1}, None)
+    later = built()  # the same network, every layer and optimizer slot numbered anew
+    assert {v.path for v in later.optimizer.variables} != {v.path for v in first.optimizer.variables}
+    meta, arrays = checkpoint.read(path)
+    checkpoint.restore(later, meta, arrays)
+    for a, b in zip(later.weights, first.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_a_checkpoint_that_does_not_fit_is_skipped_like_a_corrupt_one(tmp_path):
-    other = config(arch="original", budget="3steps")
-    mine = config(arch="resnet20", budget="10steps")
+    other = config(budget="3steps", hparams=(("width", 16),))  # another network: its weights' shapes differ
+    mine = config(budget="10steps")
     train(other, tmp_path)
     train(mine, tmp_path)
     folder = tmp_path / mine.relative_dir()
@@ -203,11 +231,10 @@ def test_budget_ceilings_are_checked_against_the_data():
 
 @pytest.mark.slow
 def test_a_second_ctrl_c_exits_130_in_one_line_and_marks_the_run_interrupted(tmp_path, cli_env):
-    args = ["resnet20", "--preset", "smoke", "--budget", "3epochs", "--batch-size", "32", "--quiet"]
-    proc = cli(args, tmp_path, cli_env)
-    wait_for(lambda: (latest_state(tmp_path) or {}).get("step", 0) >= 1 or
-             any(tmp_path.glob("**/summary.json")), proc)
-    time.sleep(0.5)
+    args = [TINY, "--preset", "smoke", "--budget", "3epochs", "--batch-size", "32", "--quiet"]
+    marker = tmp_path / "held.json"
+    proc = cli(args, tmp_path / "results", hold(cli_env, 1, marker))
+    held(proc, marker)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.03)
     proc.send_signal(signal.SIGINT)
@@ -216,9 +243,9 @@ def test_a_second_ctrl_c_exits_130_in_one_line_and_marks_the_run_interrupted(tmp
     # Whether the second signal lands before the first one's checkpoint is a race; either way the
     # run ends in one line, exit 130, `interrupted` (the at-once path itself: the test below).
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
-    summary = json.loads(next(tmp_path.glob("**/summary.json")).read_text())
+    summary = json.loads(next(tmp_path.glob("results/**/summary.json")).read_text())
     assert summary["status"] == "interrupted"
-    assert not list(tmp_path.glob("**/claim.json"))
+    assert not list(tmp_path.glob("results/**/claim.json"))
 
 
 def test_a_damaged_history_of_a_finished_run_is_rewritten_from_its_checkpoint(tmp_path):
@@ -234,10 +261,10 @@ def test_a_damaged_history_of_a_finished_run_is_rewritten_from_its_checkpoint(tm
 
 @pytest.mark.backend_agnostic
 @pytest.mark.parametrize("hparams,message", [('{"dropout": 2}', "dropout must be in"), ("[1]", "JSON object")])
-def test_bad_hparam_values_are_refused_before_anything_is_written(tmp_path, cli_env, hparams, message):
-    proc = run_cli(["wrn-16-4", "--preset", "smoke", "--hparams", hparams], tmp_path / "r", cli_env)
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+def test_bad_hparam_values_are_refused_before_anything_is_written(tmp_path, cli_in_process, hparams, message):
+    code, lines = cli_in_process("run", "wrn-16-4", "--preset", "smoke", "--hparams", hparams,
+                                 "--results-dir", str(tmp_path / "r"))
+    assert code == 2 and len(lines) == 1 and message in lines[0], lines
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("*.json"))
 
 

@@ -4,8 +4,6 @@ be exact) on hand-written ones: the metric table driving every reader, and the H
 import dataclasses
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -155,19 +153,17 @@ def test_fairness_warnings_and_failed_runs(smoke_results, tmp_path):
     assert "budget 3epochs" in text and "budget 2epochs" in text and "1/2" in text
 
 
-def test_compare_and_report_on_the_cli(smoke_results, tmp_path, cli_env):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "benchmarks", *a], capture_output=True, text=True,  # noqa: E731
-                                    env=cli_env, timeout=300)
-    proc = run("compare", "original", "resnet20", "--results-dir", str(smoke_results), "--out", str(tmp_path))
-    assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "compare-original-vs-resnet20.md").exists() and "95% interval" in proc.stdout
-    missing = run("compare", "original", "vgg16", "--results-dir", str(smoke_results), "--out", str(tmp_path))
-    assert missing.returncode == 2 and "no results for vgg16" in missing.stderr and "benchmarks run vgg16" in missing.stderr
-    empty = run("report", "--results-dir", str(tmp_path / "nothing"))
-    assert empty.returncode == 2 and len(empty.stderr.strip().splitlines()) == 1
+def test_compare_and_report_on_the_cli(smoke_results, tmp_path, cli_in_process):
+    """In this process (what a real one shows, per verb: tests/test_cli.py and tests/test_trust.py)."""
+    code, _ = cli_in_process("compare", "original", "resnet20", "--results-dir", str(smoke_results), "--out", str(tmp_path))
+    assert code == 0 and "95% interval" in (tmp_path / "compare-original-vs-resnet20.md").read_text()
+    code, lines = cli_in_process("compare", "original", "vgg16", "--results-dir", str(smoke_results), "--out", str(tmp_path))
+    assert code == 2 and len(lines) == 1 and "no results for vgg16" in lines[0] and "benchmarks run vgg16" in lines[0]
+    code, lines = cli_in_process("report", "--results-dir", str(tmp_path / "nothing"))
+    assert code == 2 and len(lines) == 1 and "does not exist" in lines[0], lines
     (tmp_path / "empty").mkdir()
-    blank = run("report", "--results-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "o"))
-    assert blank.returncode == 2 and "no results" in blank.stderr
+    code, lines = cli_in_process("report", "--results-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "o"))
+    assert code == 2 and len(lines) == 1 and "no results" in lines[0], lines
 
 
 # ------------------------------------------------------------------------ the metric table

@@ -17,7 +17,7 @@ import architectures
 from benchmarks.core.config import RECIPES, Budget
 from benchmarks.results import reading, schema
 from benchmarks.train import checkpoint, clock, runner, suite
-from tests.helpers import STEPS_PER_EPOCH, cli, config, history_of, latest_state, summary_of, train, wait_for
+from tests.helpers import STEPS_PER_EPOCH, TINY, cli, config, held, history_of, hold, latest_state, summary_of, train
 
 
 # --------------------------------------------------------------------------------- budgets
@@ -235,8 +235,11 @@ def test_different_configs_never_share_a_folder():
 
 
 # ------------------------------------------------------------------------- subprocess runs
-ARGS = ["original", "--preset", "smoke", "--batch-size", "32", "--budget", "2epochs", "--deterministic",
-        "--checkpoint-every", "0.001", "--quiet"]
+# Real processes (tests/launch.py) training tiny-test, whose dropout and augmentation draw random
+# numbers an exact resume must restore. A checkpoint at every step; the run is held at a chosen
+# one (`hold`) and killed there: where a kill lands is the test's choice, not the scheduler's.
+ARGS = [TINY, "--preset", "smoke", "--batch-size", "32", "--budget", "2epochs", "--deterministic",
+        "--checkpoint-every", "0.00001", "--quiet"]
 COMPARED = ("epoch", "step", "loss", "train_top1", "train_top5", "val_loss", "val_top1", "val_top5", "lr")
 
 
@@ -258,20 +261,21 @@ def reference(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("where", ["mid-epoch", "between-epochs"])
-def test_sigkill_and_resume_give_exactly_the_uninterrupted_run(tmp_path, cli_env, reference, where):
-    if where == "mid-epoch":
-        point = lambda s: s is not None and s["epoch"] == 1 and s["step_in_epoch"] >= 5  # noqa: E731
-    else:
-        point = lambda s: s is not None and s["epoch"] == 1 and s["step_in_epoch"] == 0  # noqa: E731
-    proc = cli(ARGS, tmp_path, cli_env)
-    wait_for(lambda: point(latest_state(tmp_path)), proc)
+@pytest.mark.parametrize("where,step,position", [
+    ("mid-epoch", STEPS_PER_EPOCH + 5, {"epoch": 1, "step": STEPS_PER_EPOCH + 5, "step_in_epoch": 5}),
+    # the checkpoint at the epoch's end, written before its history row and summary
+    ("between-epochs", STEPS_PER_EPOCH, {"epoch": 1, "step": STEPS_PER_EPOCH, "step_in_epoch": 0}),
+])
+def test_sigkill_and_resume_give_exactly_the_uninterrupted_run(tmp_path, cli_env, reference, where, step, position):
+    marker = tmp_path / "held.json"
+    proc = cli(ARGS, tmp_path / "results", hold(cli_env, step, marker))
+    assert held(proc, marker) == position
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    resumed = cli(ARGS, tmp_path, cli_env)
+    resumed = cli(ARGS, tmp_path / "results", cli_env)
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
-    history, final, summary = compared(tmp_path)
+    history, final, summary = compared(tmp_path / "results")
     assert history == reference[0]
     assert final == reference[1]
     assert summary["resume_count"] == 1
@@ -279,25 +283,28 @@ def test_sigkill_and_resume_give_exactly_the_uninterrupted_run(tmp_path, cli_env
 
 @pytest.mark.slow
 def test_sigterm_checkpoints_and_the_run_resumes(tmp_path, cli_env):
-    proc = cli(ARGS, tmp_path, cli_env)
-    wait_for(lambda: (latest_state(tmp_path) or {}).get("step", 0) >= 3, proc)
+    marker, results = tmp_path / "held.json", tmp_path / "results"
+    proc = cli(ARGS, results, hold(cli_env, 3, marker))
+    held(proc, marker)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM
     assert "SIGTERM received; checkpoint written" in out + err
-    summary = json.loads(next(tmp_path.glob("**/summary.json")).read_text())
-    assert summary["status"] == "interrupted" and summary["steps"] >= 3
-    assert not list(tmp_path.glob("**/claim.json"))
-    again = cli(ARGS, tmp_path, cli_env)
+    summary = json.loads(next(results.glob("**/summary.json")).read_text())
+    assert summary["status"] == "interrupted" and 3 <= summary["steps"] < 2 * STEPS_PER_EPOCH
+    assert latest_state(results)["step"] == summary["steps"]  # the checkpoint is where it stopped
+    assert not list(results.glob("**/claim.json"))
+    again = cli(ARGS, results, cli_env)
     again.communicate(timeout=600)
     assert again.returncode == 0
-    assert json.loads(next(tmp_path.glob("**/summary.json")).read_text())["status"] == "complete"
+    summary = json.loads(next(results.glob("**/summary.json")).read_text())
+    assert summary["status"] == "complete" and summary["steps"] == 2 * STEPS_PER_EPOCH and summary["resume_count"] == 1
 
 
 @pytest.mark.backend_agnostic
 @pytest.mark.slow
 def test_two_workers_split_the_suite_without_doing_a_run_twice(tmp_path, cli_env):
-    args = ["original", "resnet20", "--seeds", "2", "--preset", "smoke", "--budget", "8steps", "--quiet"]
+    args = [TINY, "--seeds", "4", "--preset", "smoke", "--budget", "8steps", "--quiet"]
     workers = [cli(args, tmp_path, cli_env) for _ in range(2)]
     for w in workers:
         out, err = w.communicate(timeout=600)
@@ -329,13 +336,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, cli_in_process, args, messag
 
 
 @pytest.mark.backend_agnostic
-def test_unwritable_results_folder_is_exit_2(tmp_path, cli_env):
+def test_unwritable_results_folder_is_exit_2(tmp_path, cli_in_process):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "run", "resnet20", "--preset", "smoke",
-                           "--results-dir", str(blocker / "results")],
-                          capture_output=True, text=True, env=cli_env, timeout=120)
-    assert proc.returncode == 2 and "not writable" in proc.stderr
+    code, lines = cli_in_process("run", "resnet20", "--preset", "smoke", "--results-dir", str(blocker / "results"))
+    assert code == 2 and len(lines) == 1 and "not writable" in lines[0], lines
 
 
 @pytest.mark.tensorflow

@@ -19,12 +19,14 @@ RESULT_KEYS = {"arch", "pool_images", "batch_size", "precision", "jit", "params"
                "infer_min", "infer_max", "infer_gflops", "train_peak_share", "verdict", "epochs_in_budget"}
 
 
-def test_speed_json_on_the_cpu(cli_env):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "speed", "resnet20", "--batch-size", "32",
-                           "--steps", "2", "--warmup", "1", "--repeats", "2", "--budget", "30m", "--json", "-"],
-                          capture_output=True, text=True, env=cli_env, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+def test_speed_json_on_the_cpu(capfd):
+    from benchmarks.cli import commands
+
+    code = commands.main(["speed", "resnet20", "--batch-size", "32", "--steps", "2", "--warmup", "1", "--repeats", "2",
+                          "--budget", "30m", "--json", "-"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    report = json.loads(out)  # stdout is the JSON and nothing else
     assert report["device"].startswith("CPU") and report["backend"] == "tensorflow"
     assert report["config"]["precision"] == "float32" and report["config"]["jit"] is False  # CPU defaults
     assert report["pipeline_images_per_second"] > 0

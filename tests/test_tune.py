@@ -4,8 +4,6 @@ import dataclasses
 import json
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -17,6 +15,7 @@ from benchmarks.core.config import PRESETS, Budget, ConfigError, DataConfig
 from benchmarks.results import reading, schema, tuned
 from benchmarks.train import plan, suite
 from benchmarks.tune import bookkeeping, engine, findings
+from tests.helpers import cli, held, hold
 from tests.test_architectures import describe
 
 # Searches here are about bookkeeping, not about what they find: seed 2's first random points are
@@ -109,25 +108,24 @@ def test_a_half_written_trial_file_does_not_break_the_reload(searched, tmp_path)
     assert json.loads((project / "trial_1" / "trial.json").read_text())["status"] == "COMPLETED"
 
 
-# Two epochs a trial: the kill lands after the first epoch's checkpoint of trial 1, with one more to go.
-TUNE = ["tune", "original", "--dataset", "synthetic", "--tuner", "random", "--max-trials", "3", "--budget",
-        "2epochs", "--seed", str(SEED), "--quiet"]
+# Real processes (tests/launch.py: the smoke data is tests.helpers.SMALL). Two epochs a trial: the
+# kill lands after trial 1's first checkpoint, with more of it to go.
+TUNE = ["original", "--dataset", "synthetic", "--tuner", "random", "--max-trials", "3", "--budget", "2epochs",
+        "--seed", str(SEED), "--quiet"]
 
 
 @pytest.mark.slow
 def test_killed_mid_trial_the_search_finishes_without_repeating_trials(tmp_path, cli_env):
-    command = [sys.executable, "-m", "benchmarks", *TUNE, "--results-dir", str(tmp_path)]
-    proc = subprocess.Popen(command, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not list(tmp_path.glob("tuning/*/*/trial_1/run/checkpoints/ckpt-*.npz")):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.05)
+    marker, results = tmp_path / "held.json", tmp_path / "results"
+    proc = cli(TUNE, results, hold(cli_env, 1, marker, folder="trial_1"), verb="tune")
+    assert held(proc, marker)["step"] >= 1
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    first = json.loads(next(tmp_path.glob("tuning/*/*/trial_0/run/summary.json")).read_text())
-    again = subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
-    project = next(tmp_path.glob("tuning/*/*/oracle.json")).parent
+    first = json.loads(next(results.glob("tuning/*/*/trial_0/run/summary.json")).read_text())
+    again = cli(TUNE, results, cli_env, verb="tune")
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-3000:]
+    project = next(results.glob("tuning/*/*/oracle.json")).parent
     trials = [json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")]
     assert len(trials) == 3 and all(t["status"] == "COMPLETED" for t in trials)
     runs = {p.parent.parent.name: json.loads(p.read_text()) for p in project.glob("trial_*/run/summary.json")}
@@ -241,14 +239,12 @@ def test_distributed_search_with_a_chief_and_two_workers(tmp_path, cli_env):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "benchmarks", "tune", "original", "--dataset", "synthetic", "--seed", str(SEED), "--tuner",
-               "random", "--max-trials", "3", "--budget", "4steps", "--results-dir", str(tmp_path), "--quiet"]
+    args = ["original", "--dataset", "synthetic", "--seed", str(SEED), "--tuner", "random", "--max-trials", "3",
+            "--budget", "4steps", "--quiet"]
     env = {**cli_env, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
-    chief = subprocess.Popen(command, env={**env, "KERASTUNER_TUNER_ID": "chief"}, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    chief = cli(args, tmp_path, {**env, "KERASTUNER_TUNER_ID": "chief"}, verb="tune")
     time.sleep(3)
-    workers = [subprocess.Popen(command, env={**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for i in range(2)]
+    workers = [cli(args, tmp_path, {**env, "KERASTUNER_TUNER_ID": f"tuner{i}"}, verb="tune") for i in range(2)]
     for proc in workers + [chief]:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]

@@ -44,8 +44,9 @@ class CheckpointError(ValueError):
 
 def _canonical(path: str) -> str:
     """A variable path without Keras' per-process uniquifying suffixes ("seed_generator_3" ->
-    "seed_generator"): the same model built after others in one process gets other numbers."""
-    return re.sub(r"_\d+(?=/|$)", "", path)
+    "seed_generator"): the same model built after others in one process gets other numbers. An
+    optimizer slot carries its layer's name inside its own ("sgd/conv2d_3_kernel_momentum")."""
+    return re.sub(r"_\d+(?=[/_]|$)", "", path)
 
 
 def _groups(model) -> dict[str, list]:

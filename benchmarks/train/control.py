@@ -16,7 +16,9 @@ time budgets stop within a step of their end, and img/s counts compute, not disp
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
 import signal
 import threading
 import time
@@ -73,6 +75,16 @@ def install_signal_handlers() -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    atexit.unregister(_leave_at_once_on_a_signal)
+    atexit.register(_leave_at_once_on_a_signal)  # runs before the libraries' own (registered on import)
+
+
+def _leave_at_once_on_a_signal() -> None:
+    """The command is over and the libraries tear down (JAX clears its caches at exit): a signal
+    now ends the process at once, in silence. Raised inside their exit hooks, Interrupted printed
+    a traceback (a second Ctrl-C after the first one's checkpoint, on JAX)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda received, _frame: os._exit(128 + received))
 
 
 def check_signal() -> None:
