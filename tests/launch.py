@@ -8,9 +8,9 @@ they test is the process, not a network, so two things differ from `python -m be
 - ARCHBENCH_TEST_HOLD="STEP:PATH[:FOLDER]": after the first checkpoint at or past global step STEP
   (of the first run whose folder's path contains FOLDER, when given), the run writes its position
   (epoch, step, step_in_epoch) to PATH and waits there until a signal comes (SIGTERM, SIGINT: the
-  run then goes on to its own handling). A tiny model trains an
-  epoch in a fraction of a second, faster than a test watching the checkpoints from outside can
-  react; held, it is stopped exactly where the test says.
+  run then goes on to its own handling). A tiny model trains an epoch in a fraction of a second,
+  faster than a test watching the checkpoints from outside can react; held, it is stopped
+  exactly where the test says.
 """
 
 import json
