@@ -85,7 +85,9 @@ def cli(args, results_dir, env, verb="run", **kw):
 
 def hold(env, step, marker, folder=""):
     """`env` for a process (`cli`) whose run waits after its first checkpoint at or past `step`."""
-    return {**env, "ARCHBENCH_TEST_HOLD": f"{step}:{marker}:{folder}"}
+    from tests.launch import HOLD
+
+    return {**env, HOLD: f"{step}:{marker}:{folder}"}
 
 
 def held(proc, marker, timeout=180):

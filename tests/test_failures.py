@@ -7,8 +7,6 @@ import os
 import shutil
 import signal
 import stat
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -22,11 +20,6 @@ from tests import cifar_files
 from tests.helpers import TINY, cli, config, held, hold, summary_of, train
 
 EXPLODING = dataclasses.replace(RECIPES["paper"], learning_rate=1e30, warmup=0.0)  # NaN within a few steps
-
-
-def run_cli(args, results_dir, env, timeout=300):
-    return subprocess.run([sys.executable, "-m", "benchmarks", "run", *args, "--results-dir", str(results_dir)],
-                          capture_output=True, text=True, env=env, timeout=timeout)
 
 
 # ------------------------------------------------------------------------------ divergence
