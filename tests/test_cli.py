@@ -88,6 +88,25 @@ def test_a_run_prints_archbenchs_lines_and_nothing_else(tmp_path, cli_env):
         assert "cannot read --hparams" in loud.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.parametrize("level,shown", [("2", False), ("0", True)])
+def test_tensorflows_python_warnings_follow_the_verbosity(monkeypatch, level, shown):
+    """A --quiet run of four printed two TensorFlow "retracing" warnings: each run traces its steps
+    anew, and TensorFlow's logger warns from the fifth trace in a process. --verbose keeps them."""
+    import logging
+
+    from benchmarks.train import backends
+
+    logger = logging.getLogger("tensorflow")
+    before = logger.level
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", level)
+    try:
+        logger.setLevel(logging.NOTSET)
+        backends.import_tensorflow_quietly()
+        assert logger.isEnabledFor(logging.WARNING) == shown
+    finally:
+        logger.setLevel(before)
+
+
 def verbs():
     from benchmarks.cli.commands import build_parser
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import glob
 import importlib.util
+import logging
 import os
 import sys
 
@@ -217,9 +218,14 @@ def import_tensorflow_quietly(trains: bool = True) -> None:
     `set_random_seed` seeds TensorFlow too. On a machine with no NVIDIA driver at all, its first
     device listing also logs "failed call to cuInit" as an error although nothing is wrong: list
     the devices while stderr is hidden too. Where a driver exists, a cuInit failure is real and
-    stays visible. `--verbose` (TF_CPP_MIN_LOG_LEVEL=0) shows it all."""
+    stays visible. Its Python-side warnings are hidden too: a suite's runs each trace their steps
+    anew, and from the fifth trace on TensorFlow warned of "retracing" once a run (two lines in a
+    --quiet run of four). `--verbose` (TF_CPP_MIN_LOG_LEVEL=0) shows it all."""
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "1" or (backend != "tensorflow" and not trains) \
+    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") >= "1"
+    if quiet:  # the standard logger TensorFlow's own `get_logger` returns; it sets no level itself
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    if not quiet or (backend != "tensorflow" and not trains) \
             or "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
         return
     no_driver = not glob.glob("/dev/nvidia*") and not os.path.exists("/proc/driver/nvidia")
