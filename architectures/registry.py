@@ -2,10 +2,14 @@
 
 Two kinds of entries exist:
 
-* fixed names (`original`, `vgg16`, `resnet20`, ...), registered with the `register` decorator;
+* fixed names (`original`, `vgg16`, `resnet20`, ...), registered with `register`;
 * parameterised families (`resnetN` for any N = 6n+2, `wrn-D-K` for any D = 6n+4), registered
-  with `register_family`: a regular expression plus a function that turns the match into the
-  builder's keyword arguments and a `Spec`.
+  with `register_family`: a regular expression plus a function that turns the match into a `Spec`
+  (its `options` are the builder's keyword arguments).
+
+A builder is named by its place, "module:function" (the catalogue, `architectures.zoo`, names them
+all), and imported only when a model is built: the metadata (names, families, papers, the blog
+post's figures) needs no framework. A test may register a builder function itself (decorator form).
 
 Every builder returns an un-compiled functional `keras.Model` whose output is the softmax
 probability of each class, in float32 even under a mixed-precision policy (the zoo's one output
@@ -17,13 +21,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import importlib
 import inspect
 import re
 from typing import Any, Callable
 
-import keras
-
-Builder = Callable[..., keras.Model]
+Builder = Callable[..., Any]  # -> keras.Model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Spec:
     paper_params_text: str | None = None  # the figure as printed, e.g. "0.27M"
     paper_classes: int = 10  # the head the published count was made with
     options: tuple[tuple[str, Any], ...] = ()  # keyword arguments bound into the builder
-    published: tuple[tuple[str, Any], ...] = ()  # published recipe/result, for the report
+    published: tuple[tuple[str, Any], ...] = ()  # the blog post's recipe and result (`original`), for the report
 
     @property
     def published_dict(self) -> dict[str, Any]:
@@ -47,12 +50,20 @@ class Spec:
 
 @dataclasses.dataclass(frozen=True)
 class _Entry:
-    builder: Builder
+    builder: Builder | str  # a function, or "module:function" imported when a model is built
     spec: Spec
+
+    def function(self) -> Builder:
+        """The builder with the spec's options bound (its module imported now, if named)."""
+        builder = self.builder
+        if isinstance(builder, str):
+            module, name = builder.split(":")
+            builder = getattr(importlib.import_module(module), name)
+        return functools.partial(builder, **dict(self.spec.options))
 
 
 _REGISTRY: dict[str, _Entry] = {}
-_FAMILIES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[Builder, Spec]]]] = []
+_FAMILIES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Spec], str]] = []
 
 
 class UnknownArchitectureError(KeyError):
@@ -62,46 +73,46 @@ class UnknownArchitectureError(KeyError):
         return str(self.args[0])
 
 
-def register(name: str, *, family: str, description: str, reference: str,
-             paper_params: int | None = None, paper_params_text: str | None = None,
-             paper_classes: int = 10, published: dict[str, Any] | None = None,
-             **options: Any) -> Callable[[Builder], Builder]:
-    """Decorator: register `builder` under `name`, with `options` bound as keyword arguments."""
+def register(name: str | None = None, *, spec: Spec | None = None, builder: str | None = None,
+             family: str = "", description: str = "", reference: str = "", paper_params: int | None = None,
+             paper_params_text: str | None = None, paper_classes: int = 10, published: dict[str, Any] | None = None,
+             **options: Any):
+    """Register `name` (or a whole `spec`) with `options` bound as keyword arguments. With `builder`
+    ("module:function") it is registered now; without, it is a decorator for the builder function."""
+    spec = spec or Spec(name=name, family=family, description=description, reference=reference,
+                        paper_params=paper_params, paper_params_text=paper_params_text, paper_classes=paper_classes,
+                        options=tuple(sorted(options.items())), published=tuple(sorted((published or {}).items())))
 
-    def decorator(builder: Builder) -> Builder:
-        if name in _REGISTRY:
-            raise ValueError(f"architecture {name!r} is already registered")
-        spec = Spec(name=name, family=family, description=description, reference=reference,
-                    paper_params=paper_params, paper_params_text=paper_params_text,
-                    paper_classes=paper_classes, options=tuple(sorted(options.items())),
-                    published=tuple(sorted((published or {}).items())))
-        _REGISTRY[name] = _Entry(functools.partial(builder, **options), spec)
-        return builder
+    def add(function: Builder | str):
+        if spec.name in _REGISTRY:
+            raise ValueError(f"architecture {spec.name!r} is already registered")
+        _REGISTRY[spec.name] = _Entry(function, spec)
+        return function
 
-    return decorator
+    if builder is not None:
+        add(builder)
+        return None
+    return add
 
 
-def register_family(pattern: str,
-                    resolve: Callable[[re.Match[str]], tuple[Builder, Spec]]) -> None:
-    """Register a parameterised family: names that fully match `pattern` resolve through `resolve`.
-
-    `resolve` raises ValueError with a readable message for a name of the right shape but an
-    invalid value (say `wrn-17-4`, whose depth is not 6n+4).
-    """
-    _FAMILIES.append((re.compile(pattern), resolve))
+def register_family(pattern: str, resolve: Callable[[re.Match[str]], Spec], builder: str) -> None:
+    """Register a parameterised family: names that fully match `pattern` are built by `builder`
+    with the options of the Spec that `resolve` makes of the match. `resolve` raises ValueError
+    with a readable message for a name of the right shape but an invalid value (say `wrn-17-4`,
+    whose depth is not 6n+4)."""
+    _FAMILIES.append((re.compile(pattern), resolve, builder))
 
 
 def _entry(name: str) -> _Entry:
     if name in _REGISTRY:
         return _REGISTRY[name]
-    for pattern, resolve in _FAMILIES:
+    for pattern, resolve, builder in _FAMILIES:
         match = pattern.fullmatch(name)
         if match:
             try:
-                builder, spec = resolve(match)
+                return _Entry(builder, resolve(match))
             except ValueError as error:
                 raise UnknownArchitectureError(f"{error}; registered names: {', '.join(names())}")
-            return _Entry(builder, spec)
     close = difflib.get_close_matches(name, names(), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise UnknownArchitectureError(
@@ -126,9 +137,9 @@ RUN_SET = ("num_classes", "input_shape", "weight_decay", "name")
 def check_options(name: str, options: dict[str, Any]) -> None:
     """Refuse (ValueError, one line) builder options that `name`'s builder does not take, that
     the name itself fixes (`depth` of resnet20: that model is resnet8), or of the wrong type."""
-    builder = _entry(name).builder
-    bound = getattr(builder, "keywords", {})
-    parameters = inspect.signature(builder).parameters
+    builder = _entry(name).function()
+    bound = builder.keywords
+    parameters = inspect.signature(builder.func).parameters
     free = [p for p in parameters if p not in bound and p not in RUN_SET]
     for key, value in options.items():
         if key in bound:
@@ -155,10 +166,10 @@ def _same_kind(value: Any, default: Any) -> bool:
 
 
 def build(name: str, num_classes: int = 100, input_shape: tuple[int, int, int] = (32, 32, 3),
-          **options: Any) -> keras.Model:
+          **options: Any):
     """Build an un-compiled model that maps `input_shape` images to `num_classes` probabilities."""
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     if len(tuple(input_shape)) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
-    return _entry(name).builder(num_classes=num_classes, input_shape=tuple(input_shape), **options)
+    return _entry(name).function()(num_classes=num_classes, input_shape=tuple(input_shape), **options)

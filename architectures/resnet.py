@@ -9,20 +9,12 @@ zero-pad the new channels; option "B" projects with a 1x1 convolution where the 
 
 from __future__ import annotations
 
-import functools
-import re
-
 import keras
 from keras import layers
 
 from architectures.layers import ChannelZeroPad, batch_norm, classifier, conv1x1, conv3x3
-from architectures.registry import Spec, register, register_family
 
 WIDTHS = (16, 32, 64)
-# Table 6 of the paper (trainable parameters, 10 classes).
-PAPER_PARAMS = {20: ("0.27M", 270_000), 32: ("0.46M", 460_000), 44: ("0.66M", 660_000),
-                56: ("0.85M", 850_000), 110: ("1.7M", 1_700_000)}
-PUBLISHED_TOP1 = {20: 0.688}  # CIFAR-100, chenyaofo logs (best epoch on test: optimistic)
 
 
 def _basic_block(x, filters: int, strides: int, shortcut: str, weight_decay: float, prefix: str):
@@ -62,31 +54,3 @@ def build_resnet(num_classes: int = 100, input_shape=(32, 32, 3), *, depth: int 
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = classifier(x, num_classes, weight_decay=weight_decay)
     return keras.Model(inputs, outputs, name=f"resnet{depth}")
-
-
-def _spec(depth: int, shortcut: str = "A") -> Spec:
-    text, count = PAPER_PARAMS.get(depth, (None, None))
-    published = {"test_top1": PUBLISHED_TOP1[depth]} if depth in PUBLISHED_TOP1 else {}
-    return Spec(name=f"resnet{depth}", family="resnet",
-                description=f"CIFAR ResNet-{depth}: 3x{(depth - 2) // 6} basic blocks, 16/32/64 filters, "
-                            f"option {shortcut} shortcuts",
-                reference="He et al. 2016, Deep Residual Learning, sec. 4.2, Table 6",
-                paper_params=count, paper_params_text=text,
-                options=(("depth", depth),), published=tuple(published.items()))
-
-
-for _depth in PAPER_PARAMS:
-    _s = _spec(_depth)
-    register(_s.name, family=_s.family, description=_s.description, reference=_s.reference,
-             paper_params=_s.paper_params, paper_params_text=_s.paper_params_text,
-             published=_s.published_dict, depth=_depth)(build_resnet)
-
-
-def _resolve(match: re.Match[str]):
-    depth = int(match.group(1))
-    if depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"resnet{depth}: CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110, ...)")
-    return functools.partial(build_resnet, depth=depth), _spec(depth)
-
-
-register_family(r"resnet(\d+)", _resolve)

@@ -16,7 +16,6 @@ import keras
 from keras import layers
 
 from architectures.layers import batch_norm, classifier, conv3x3, l2
-from architectures.registry import register
 
 # Channels per conv, "M" = max-pool; the columns of the paper's Table 1.
 CONFIGS = {
@@ -56,14 +55,3 @@ def build_vgg(num_classes: int = 100, input_shape=(32, 32, 3), *, depth: int = 1
         x = layers.Dropout(dropout, name=f"head_dropout{i}")(x)
     outputs = classifier(x, num_classes, weight_decay=weight_decay)
     return keras.Model(inputs, outputs, name=f"vgg{depth}")
-
-
-_REFERENCE = "Simonyan & Zisserman 2015, Table 1 (config {}); CIFAR head as chenyaofo/pytorch-cifar-models"
-for _depth, _config in zip((11, 13, 16, 19), "ABDE"):
-    register(f"vgg{_depth}", family="vgg", depth=_depth,
-             description=f"VGG-{_depth} with batch norm, 512-512 head with dropout",
-             reference=_REFERENCE.format(_config),
-             **({"paper_params": 15_300_000, "paper_params_text": "15.3M", "paper_classes": 100}
-                if _depth == 16 else {}),
-             **({"published": {"test_top1": 0.740, "recipe": "200 epochs, SGD 0.1 cosine, wd 5e-4"}}
-                if _depth == 16 else {}))(build_vgg)

@@ -13,5 +13,6 @@ cd "$(dirname "$0")/.."
 data=${1:?usage: scripts/reference.sh CIFAR100_DIR [run flags]}
 shift
 python -m benchmarks run --all --preset reference --seeds 3 --data-dir "$data" --results-dir results/reference "$@"
+rm -f reports/cifar100/*.png  # the project's own figures: none of an earlier report left behind
 python -m benchmarks report --results-dir results/reference --out reports/cifar100
 python scripts/paste_answer.py results/reference reference  # README's opening table (tests/test_reference.py)

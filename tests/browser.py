@@ -1,6 +1,6 @@
 """A page opened in real headless Chromium, through the DevTools protocol (a few calls over one
 websocket): which images loaded, what the console said, and a screenshot. No browser is
-downloaded: Debian's `chromium-headless-shell` (installed by .ci/run) is driven directly."""
+downloaded: Debian's `chromium-headless-shell` (installed by scripts/test.sh) is driven directly."""
 
 from __future__ import annotations
 
@@ -18,8 +18,23 @@ CANDIDATES = ("chromium-headless-shell", "/usr/lib/chromium/chromium-headless-sh
               "google-chrome", "chrome")
 
 
+MISSING = ("no Chromium found for the browser tests: install Debian's chromium-headless-shell "
+           "(scripts/test.sh installs it; or: apt-get install chromium-headless-shell)")
+
+
 def executable() -> str | None:
     return next((shutil.which(c) for c in CANDIDATES if shutil.which(c)), None)
+
+
+def require() -> str:
+    """The browser's path, or the test fails in one line saying what to install (never a skip:
+    a report that no browser has opened is untested)."""
+    import pytest
+
+    path = executable()
+    if path is None:
+        pytest.fail(MISSING, pytrace=False)
+    return path
 
 
 def _free_port() -> int:
@@ -37,7 +52,7 @@ def inspect(page: Path, timeout: float = 60.0) -> dict:
 
     port = _free_port()
     profile = tempfile.mkdtemp(prefix="archbench-chromium-")
-    browser = subprocess.Popen([executable(), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+    browser = subprocess.Popen([require(), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
                                 f"--remote-debugging-port={port}", "--remote-allow-origins=*",
                                 "--window-size=1280,2000", "about:blank"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -146,3 +146,43 @@ def balanced(n_classes: int, per_class: int, seed: int, shape=(32, 32, 3)) -> tu
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.repeat(np.arange(n_classes), per_class))
     return rng.integers(0, 256, size=(len(labels), *shape), dtype=np.uint8), labels
+
+
+def small_spec(monkeypatch, name: str, train: int, test: int, **changes):
+    """The named dataset's spec with a tiny split size, so a test writes hundreds of PNGs, not 60,000."""
+    import dataclasses
+
+    from benchmarks.core import datasets
+
+    spec = dataclasses.replace(datasets.DATASETS[name], train_images=train, test_images=test, **changes)
+    monkeypatch.setitem(datasets.DATASETS, name, spec)
+    return spec
+
+
+def cifar100_tree(root, monkeypatch, per_class=(2, 1), **spec_changes):
+    """CIFAR-100's 100 class folders with `per_class` random images each (train, test), the spec's
+    split sizes made to match. Returns the images and labels written."""
+    from benchmarks.core import datasets
+
+    names = datasets.DATASETS["cifar100"].classes
+    x_tr, y_tr = balanced(100, per_class[0], seed=1)
+    x_te, y_te = balanced(100, per_class[1], seed=2)
+    small_spec(monkeypatch, "cifar100", len(y_tr), len(y_te), **spec_changes)
+    image_folders(root, names, x_tr, y_tr, x_te, y_te)
+    return x_tr, y_tr, x_te, y_te
+
+
+def png(pixels: np.ndarray, color_type: int, bit_depth: int = 16) -> bytes:
+    """A PNG written byte by byte (Pillow cannot write 16-bit colour): `pixels` (h, w[, c]) of
+    `bit_depth` bits, colour type 0 grey, 2 RGB, 4 grey + alpha, 6 RGBA."""
+    import struct
+    import zlib
+
+    rows = pixels.reshape(pixels.shape[0], -1).astype(">u2" if bit_depth == 16 else "u1")
+    raw = b"".join(b"\x00" + row.tobytes() for row in rows)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", pixels.shape[1], pixels.shape[0], bit_depth, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")

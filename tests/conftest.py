@@ -47,3 +47,14 @@ def cli_in_process(capfd, monkeypatch, tmp_path):
         return code, capfd.readouterr().err.strip().splitlines()
 
     return call
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """A decode cache of this test's own (image-folder tests: nothing cached by another test is read)."""
+    from benchmarks.data import loader
+
+    monkeypatch.setenv("ARCHBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    loader._load_arrays.cache_clear()
+    yield tmp_path / "cache" / "folders"
+    loader._load_arrays.cache_clear()

@@ -60,7 +60,7 @@ def config(arch=TINY, budget="1epochs", recipe="paper", **kw):
 def train(cfg, folder, **kw):
     from benchmarks.train import suite  # the readers' helpers need no Keras
 
-    return suite.run_one(cfg, Path(folder), verbose=0, log=lambda *_: None, **kw)
+    return suite.run_one(cfg, Path(folder), **{"verbose": 0, "log": lambda *_: None, **kw})
 
 
 def summary_of(folder, cfg):
@@ -81,6 +81,22 @@ def cli(args, results_dir, env, verb="run", **kw):
     the smoke preset's data is SMALL, and ARCHBENCH_TEST_HOLD in `env` holds a run at a checkpoint."""
     return subprocess.Popen([sys.executable, "-m", "tests.launch", verb, *args, "--results-dir", str(results_dir)],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+# A run of tiny-test in a process of its own (`cli`): a checkpoint at every step, so a kill can land
+# anywhere; deterministic, so a resumed run can be held to the uninterrupted one (`compared`).
+RESUME_ARGS = [TINY, "--preset", "smoke", "--batch-size", "32", "--budget", "2epochs", "--deterministic",
+               "--checkpoint-every", "0.00001", "--quiet"]
+COMPARED = ("epoch", "step", "loss", "train_top1", "train_top5", "val_loss", "val_top1", "val_top5", "lr")
+
+
+def compared(results_dir):
+    """(history rows, final figures, summary) of the one run under `results_dir`: what an exact
+    resume must reproduce."""
+    rows = history_of(results_dir)
+    summary = json.loads(next(Path(results_dir).glob("**/summary.json")).read_text())
+    final = {k: summary[k] for k in ("test_top1", "test_top5", "test_top1_final", "train_eval_top1", "steps")}
+    return [{k: r[k] for k in COMPARED} for r in rows], final, summary
 
 
 def hold(env, step, marker, folder=""):

@@ -11,6 +11,10 @@ they test is the process, not a network, so two things differ from `python -m be
   run then goes on to its own handling). A tiny model trains an epoch in a fraction of a second,
   faster than a test watching the checkpoints from outside can react; held, it is stopped
   exactly where the test says.
+- ARCHBENCH_TEST_GPU="NAME:MAJOR.MINOR": `--precision auto` and `--jit` unset resolve as they would
+  on that GPU (an H100 is "NVIDIA H100 80GB HBM3:9.0"), and the run trains on the CPU with what
+  they resolved to: the GPU's default path, run by CI that has no GPU. Only the resolution sees
+  the described GPU; the run records the device it really ran on.
 """
 
 import json
@@ -20,6 +24,7 @@ import time
 from pathlib import Path
 
 HOLD = "ARCHBENCH_TEST_HOLD"
+GPU = "ARCHBENCH_TEST_GPU"
 
 
 def _hold_after_checkpoint(step: int, marker: Path, folder: str) -> None:
@@ -46,6 +51,23 @@ def _hold_after_checkpoint(step: int, marker: Path, folder: str) -> None:
     runner.Run.save_checkpoint = save_and_hold
 
 
+def _resolve_as_on(name: str, capability: str) -> None:
+    from benchmarks.train import backends
+
+    described = {"kind": "gpu", "name": name, "count": 1, "memory": None,
+                 "capability": tuple(int(p) for p in capability.split("."))}
+    resolve, real = backends.resolve_precision, backends.accelerator
+
+    def resolve_as_on_the_gpu(precision, jit):
+        backends.accelerator = lambda: described
+        try:
+            return resolve(precision, jit)
+        finally:
+            backends.accelerator = real
+
+    backends.resolve_precision = resolve_as_on_the_gpu
+
+
 def _with_test_setup(command):
     def run(args) -> int:
         import dataclasses
@@ -57,6 +79,8 @@ def _with_test_setup(command):
         if hold := os.environ.get(HOLD):
             step, marker, folder = (hold.split(":", 2) + [""])[:3]
             _hold_after_checkpoint(int(step), Path(marker), folder)
+        if gpu := os.environ.get(GPU):
+            _resolve_as_on(*gpu.rsplit(":", 1))
         return command(args)
 
     return run

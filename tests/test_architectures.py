@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import architectures
+from architectures import complexity
 from architectures.layers import ChannelZeroPad
 
 # Exact trainable parameters we build (10-class head), and the figure each paper prints.
@@ -54,19 +55,19 @@ def test_parameter_counts_match_the_papers(name):
     exact, printed = PAPER_COUNTS[name]
     spec = architectures.spec(name)
     assert spec.paper_params_text == printed and spec.paper_classes == 10
-    count = architectures.trainable_params(architectures.build(name, num_classes=10))
+    count = complexity.trainable_params(architectures.build(name, num_classes=10))
     assert count == exact
     assert rounds_to(count, printed)
 
 
 def test_vgg16_bn_parameter_count():
-    count = architectures.trainable_params(architectures.build("vgg16", num_classes=100))
+    count = complexity.trainable_params(architectures.build("vgg16", num_classes=100))
     assert count == VGG16_100 and rounds_to(count, architectures.spec("vgg16").paper_params_text)
 
 
 def test_option_b_shortcut_adds_projections():
-    a = architectures.trainable_params(architectures.build("resnet20", num_classes=10))
-    b = architectures.trainable_params(architectures.build("resnet20", num_classes=10, shortcut="B"))
+    a = complexity.trainable_params(architectures.build("resnet20", num_classes=10))
+    b = complexity.trainable_params(architectures.build("resnet20", num_classes=10, shortcut="B"))
     # two 1x1 projections (16->32, 32->64) with their batch norms
     assert b - a == 16 * 32 + 2 * 32 + 32 * 64 + 2 * 64
 
@@ -131,11 +132,11 @@ def test_macs_match_a_hand_count():
     x = keras.layers.Flatten()(x)
     outputs = keras.layers.Dense(10)(x)  # 96 x 10
     model = keras.Model(inputs, outputs)
-    assert architectures.macs(model) == 8 * 8 * 4 * 27 + 4 * 4 * 6 * 4 + 96 * 10
+    assert complexity.macs(model) == 8 * 8 * 4 * 27 + 4 * 4 * 6 * 4 + 96 * 10
 
 
 def test_resnet20_macs_are_the_known_41m():
-    assert architectures.macs(architectures.build("resnet20", num_classes=10)) == pytest.approx(40.55e6, rel=0.01)
+    assert complexity.macs(architectures.build("resnet20", num_classes=10)) == pytest.approx(40.55e6, rel=0.01)
 
 
 @pytest.mark.parametrize("name,depth", [("resnet38", 38), ("wrn-22-2", 22)])

@@ -7,6 +7,7 @@ import math
 import pytest
 
 import architectures
+from architectures import complexity
 from benchmarks.core.budget import MAX_EPOCHS, Budget, train_flops_per_image
 from benchmarks.core.config import RECIPES, ConfigError
 from benchmarks.data import loader
@@ -52,7 +53,7 @@ def test_a_flop_budget_past_the_ceiling_is_refused():
 
 def test_a_flop_budget_trains_for_that_compute_and_records_it(tmp_path):
     cfg = config(arch="resnet20")
-    per_image = train_flops_per_image(architectures.macs(architectures.build("resnet20", num_classes=10)))
+    per_image = train_flops_per_image(complexity.macs(architectures.build("resnet20", num_classes=10)))
     assert suite.flops_per_image(cfg, loader.facts(cfg.data)) == per_image
     cfg = dataclasses.replace(cfg, budget=Budget("flops", 4.5 * 32 * per_image))  # 4.5 steps of 32 images
     assert train(cfg, tmp_path)["status"] == "complete"

@@ -249,7 +249,7 @@ def test_a_damaged_history_of_a_finished_run_is_rewritten_from_its_checkpoint(tm
     path.write_bytes(os.urandom(300))
     logs = []
     assert suite.run_one(cfg, tmp_path, verbose=0, log=logs.append)["status"] == "skipped (complete)"
-    assert path.read_text() == good and any("rewritten from checkpoint" in line for line in logs)
+    assert path.read_text() == good and any("rebuilt from checkpoint" in line for line in logs)
 
 
 @pytest.mark.backend_agnostic

@@ -116,7 +116,9 @@ def test_unwritable_out_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, ve
 def test_runs_that_are_not_complete_never_enter_a_mean(tmp_path, capsys, status):
     results_dir = two_arch_folder(tmp_path)
     at = {"epoch": 2, "step": 37, "loss": "nan"} if status == "diverged" else None
-    folder = fake_run(results_dir, "resnet20", 2, status="complete" if status == "unreadable" else status,
+    copy = status == "duplicate"  # seed 1 again, in a backup folder, with other figures
+    folder = fake_run(results_dir / "backup" if copy else results_dir, "resnet20", 1 if copy else 2,
+                      status="complete" if status in ("unreadable", "duplicate") else status,
                       test_top1=0.01, diverged_at=at,
                       images_per_second=1.0, gap=0.9, time_to_target={"0.52": 1.0})
     if status == "unreadable":  # a readable summary, a damaged history
@@ -207,6 +209,7 @@ VERDICTS = {
     "best_val_top1": ([0.50, 0.51, 0.52], [0.55, 0.56, 0.57], "b has the higher best val top-1 by 5.0 pts"),
     "train_eval_top1": ([0.50, 0.51, 0.52], [0.70, 0.71, 0.72], "b - a in train-eval top-1: +20.0 pts"),
     "gap": ([0.10, 0.11, 0.12], [0.02, 0.03, 0.04], "b overfits less (smaller gap) by 8.0 pts"),
+    "final_val_ce": ([3.0, 3.1, 3.2], [2.5, 2.6, 2.7], "b has the lower cross-entropy by 0.50 nats"),
     "images_per_second": ([1000, 1010, 1020], [2200, 2210, 2220], "b trains faster by 1,200 img/s"),
     "time_to_52": ([100, 101, 102], [60, 61, 62], "b is faster to 52% by 40 s"),
     "epochs": ([10, 10, 10], [12, 12, 12], "b - a in epochs reached: +2.0 epochs"),
@@ -279,7 +282,7 @@ def test_summaries_without_train_flops_read_as_missing_and_a_wrong_type_as_unrea
     (old / "summary.json").write_text(json.dumps(record))
     runs, _ = reading.load(tmp_path)
     row = runs[runs["folder"] == str(old)].iloc[0]
-    assert row["status"] == "unreadable" and "train_flops: str is not int/float/NoneType" in row["error"]
+    assert row["status"] == "unreadable" and "train_flops: str is not int/float/null" in row["error"]
 
 
 def test_a_metric_some_seeds_lack_has_no_mean():

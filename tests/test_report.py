@@ -190,13 +190,14 @@ def test_bold_marks_the_best_value_in_each_metrics_direction(tmp_path):
     better) or lands on a descriptive metric (parameters, train-eval top-1, FLOPs)."""
     for seed in (0, 1):
         fake_run(tmp_path, "original", seed, test_top1=0.50, images_per_second=2000.0, gap=0.02, params=5000,
-                 time_to_target={"0.52": 100.0}, train_flops=2e15)
+                 time_to_target={"0.52": 100.0}, train_flops=2e15, final_val_ce=3.0)
         fake_run(tmp_path, "resnet20", seed, test_top1=0.60, images_per_second=1000.0, gap=0.08, params=1000,
-                 time_to_target={"0.52": 60.0}, train_flops=1e15)
+                 time_to_target={"0.52": 60.0}, train_flops=1e15, final_val_ce=2.5)
     runs, _ = reading.load(tmp_path)
     cells = tables.format_table(tables.main_table(runs)).set_index("architecture")
     bold = {(arch, column) for arch, row in cells.iterrows() for column, text in row.items() if text.startswith("**")}
     assert bold == {("resnet20", "test top-1 %"), ("resnet20", "best val top-1 %"), ("resnet20", "time to 52% val"),
+                    ("resnet20", "val CE"),
                     ("original", "images/s"), ("original", "gap (pts)"),
                     ("original", "test top-5 %"), ("resnet20", "test top-5 %")}  # a tie: both
     assert cells.loc["resnet20", "time to 52% val"] == "**0:01:00**" and cells.loc["original", "gap (pts)"] == "**+2.0**"

@@ -14,10 +14,24 @@ import numpy as np
 import pytest
 
 import architectures
+from architectures import complexity
 from benchmarks.core.config import RECIPES, Budget
 from benchmarks.results import reading, schema
 from benchmarks.train import checkpoint, clock, runner, suite
-from tests.helpers import STEPS_PER_EPOCH, TINY, cli, config, held, history_of, hold, latest_state, summary_of, train
+from tests.helpers import (
+    RESUME_ARGS,
+    STEPS_PER_EPOCH,
+    TINY,
+    cli,
+    compared,
+    config,
+    held,
+    history_of,
+    hold,
+    latest_state,
+    summary_of,
+    train,
+)
 
 
 # --------------------------------------------------------------------------------- budgets
@@ -183,7 +197,7 @@ def test_run_records_the_final_lr_near_zero_and_all_metrics(tmp_path):
         assert 0.0 <= abs(record[key]) <= 1.0, key
     assert record["gap"] == pytest.approx(record["train_eval_top1"] - record["final_val_top1"])
     built = architectures.build(cfg.arch, num_classes=10)  # the record counts the network, not the data on the device
-    assert record["params"] == architectures.trainable_params(built) and record["mmacs"] == architectures.macs(built) / 1e6
+    assert record["params"] == complexity.trainable_params(built) and record["mmacs"] == complexity.macs(built) / 1e6
     assert set(record["time_to_target"]) == {"0.30", "0.40", "0.52", "0.60", "0.70"}
     folder = tmp_path / cfg.relative_dir()
     assert (folder / "config.json").is_file()
@@ -196,6 +210,24 @@ def test_run_records_the_final_lr_near_zero_and_all_metrics(tmp_path):
         steps = [e.step for e in tf.compat.v1.train.summary_iterator(str(events))
                  for v in e.summary.value if v.tag == "val_top1"]
         assert steps == [int(r["step"]) for r in rows]
+
+
+def test_the_loss_is_recorded_apart_from_its_weight_decay_penalty(tmp_path):
+    """Keras' loss holds the L2 term: a loss of 7 can be a cross-entropy at ln(100) plus a penalty of 2.4
+    (VGG-16 at initialisation). The history, the progress line and the summary take them apart."""
+    cfg = config(budget="2epochs")
+    lines = []
+    train(cfg, tmp_path, verbose=1, log=lines.append)
+    rows = history_of(tmp_path, cfg)
+    for row in rows:
+        val_loss, val_ce, penalty = (float(row[k]) for k in ("val_loss", "val_ce", "penalty"))
+        assert penalty > 0 and val_ce > 0 and val_loss == pytest.approx(val_ce + penalty, rel=1e-4)
+        assert 0 < float(row["ce"]) < float(row["loss"])
+    record = summary_of(tmp_path, cfg)
+    assert record["final_val_ce"] == pytest.approx(float(rows[-1]["val_ce"]))
+    assert record["final_penalty"] == pytest.approx(float(rows[-1]["penalty"]))
+    progress = [line for line in lines if "| epoch " in line]
+    assert progress and all(" = CE " in line and " + L2 " in line for line in progress), lines
 
 
 def test_finished_runs_are_skipped(tmp_path):
@@ -238,16 +270,7 @@ def test_different_configs_never_share_a_folder():
 # Real processes (tests/launch.py) training tiny-test, whose dropout and augmentation draw random
 # numbers an exact resume must restore. A checkpoint at every step; the run is held at a chosen
 # one (`hold`) and killed there: where a kill lands is the test's choice, not the scheduler's.
-ARGS = [TINY, "--preset", "smoke", "--batch-size", "32", "--budget", "2epochs", "--deterministic",
-        "--checkpoint-every", "0.00001", "--quiet"]
-COMPARED = ("epoch", "step", "loss", "train_top1", "train_top5", "val_loss", "val_top1", "val_top5", "lr")
-
-
-def compared(results_dir):
-    rows = history_of(results_dir)
-    summary = json.loads(next(Path(results_dir).glob("**/summary.json")).read_text())
-    final = {k: summary[k] for k in ("test_top1", "test_top5", "test_top1_final", "train_eval_top1", "steps")}
-    return [{k: r[k] for k in COMPARED} for r in rows], final, summary
+ARGS = RESUME_ARGS
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,15 @@ from pathlib import Path
 import keras
 import pytest
 
-import architectures
+from architectures import complexity
 from benchmarks.core.config import Budget
 from benchmarks.train import speed
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_KEYS = {"arch", "pool_images", "batch_size", "precision", "jit", "params", "mmacs", "compile_seconds",
                "train_images_per_second", "train_min", "train_max", "train_gflops", "infer_images_per_second",
-               "infer_min", "infer_max", "infer_gflops", "train_peak_share", "verdict", "epochs_in_budget"}
+               "infer_min", "infer_max", "infer_gflops", "train_peak_share", "train_nominal_share", "verdict",
+               "epochs_in_budget"}
 
 
 def test_speed_json_on_the_cpu(capfd):
@@ -38,11 +39,12 @@ def test_speed_json_on_the_cpu(capfd):
     assert row["train_gflops"] == pytest.approx(row["train_images_per_second"] * row["mmacs"] * 6e6 / 1e9)
     assert row["epochs_in_budget"] == pytest.approx(1800 * row["train_images_per_second"] / 45_000)
     assert row["verdict"] in ("compute-bound", "input-bound")
-    if report["peak_tflops"] is None:  # a CPU whose clock /proc/cpuinfo does not give
-        assert row["train_peak_share"] is None and report["peak_source"].startswith("unknown")
-    else:  # the CPU's estimate: its share is the achieved GFLOP/s over it, and it says how it was made
-        assert row["train_peak_share"] == pytest.approx(row["train_gflops"] / (report["peak_tflops"] * 1e3))
-        assert report["peak_source"].startswith("estimated: ") and 0 < row["train_peak_share"] < 1
+    assert report["peak_tflops"] is None and row["train_peak_share"] is None  # a CPU has no peak, only a nominal rate
+    if report["nominal_tflops"] is None:  # a CPU whose clock /proc/cpuinfo does not give
+        assert row["train_nominal_share"] is None and report["nominal_source"].startswith("unknown")
+    else:  # its share is the achieved GFLOP/s over it, and it says how it was made
+        assert row["train_nominal_share"] == pytest.approx(row["train_gflops"] / (report["nominal_tflops"] * 1e3))
+        assert "base clock" in report["nominal_source"] and row["train_nominal_share"] > 0
     assert row["pool_images"] == report["pool"]["images"] == 50_000  # the table a real run holds
 
 
@@ -62,7 +64,7 @@ def test_gflops_against_a_hand_count():
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
     outputs = keras.layers.Dense(10)(keras.layers.Flatten()(x))
-    macs = architectures.macs(keras.Model(inputs, outputs))
+    macs = complexity.macs(keras.Model(inputs, outputs))
     assert macs == 8 * 8 * 4 * 3 * 3 * 3 + 8 * 8 * 4 * 10  # 6,912 + 2,560
     assert speed.gflops(1000, macs, training=True) == pytest.approx(6 * 9472 * 1000 / 1e9)
     assert speed.gflops(1000, macs, training=False) == pytest.approx(2 * 9472 * 1000 / 1e9)
@@ -77,13 +79,29 @@ def test_peaks_and_epochs_in_budget():
 
 @pytest.mark.parametrize("flags,lanes", [("fpu sse2 avx avx2 fma avx512f avx512bw", 16), ("sse2 avx avx2 fma", 8),
                                          ("sse2 sse4_2", 4)])
-def test_the_cpus_peak_is_cores_clock_and_fma_width(flags, lanes):
-    info = "".join(f"processor\t: {i}\ncpu MHz\t\t: 2596.146\nflags\t\t: {flags}\n\n" for i in range(2))
-    tflops, how = speed.cpu_peak(info, cores=2)
+def test_a_cpu_has_a_nominal_rate_never_called_a_peak(flags, lanes):
+    info = "".join(f"processor\t: {i}\ncpu MHz\t\t: 2596.146\nflags\t\t: {flags} avx512_bf16\n\n" for i in range(2))
+    tflops, how = speed.cpu_nominal("float32", info, cores=2)
     assert tflops == pytest.approx(2 * 2.596146 * 2 * lanes * 2 / 1000)
-    assert "2 cores x 2.60 GHz" in how and f"{lanes} fp32 lanes" in how
-    assert speed.cpu_peak("processor : 0\nflags : avx2 fma\n", cores=2)[0] is None  # no clock: unknown, not a guess
+    assert "2 cores x 2.60 GHz base clock" in how and f"{lanes} fp32 lanes" in how
+    assert speed.cpu_nominal("float32", "processor : 0\nflags : avx2 fma\n", cores=2)[0] is None  # no clock: no guess
+    assert speed.cpu_nominal("mixed_bfloat16", info, cores=2)[0] is None  # bf16 has rates of its own
+    assert speed.peak("CPU: Xeon (2 cores)", "float32", None)[0] is None
+    assert speed.bf16_flags(info) == ["avx512_bf16"]
+    report = {"device": "CPU: Xeon (2 cores)", "backend": "tensorflow", "config": {"precision": "float32", "jit": False},
+              "peak_tflops": None, "peak_source": "none", "nominal_tflops": tflops, "nominal_source": how,
+              "cpu_bf16": ["avx512_bf16"], "results": [{**ROW, "train_gflops": 1.02e3 * tflops, "train_peak_share": None,
+                                                         "train_nominal_share": 1.02}]}
+    line = speed.describe(report)
+    assert "no peak known; nominal fp32 rate" in line and "can pass 100%" in line and "avx512_bf16" in line
+    assert list(speed.table(report).columns).count("% of nominal") == 1 and "% of peak" not in speed.table(report).columns
 
+
+ROW = {"arch": "x", "compile_seconds": 1.0, "train_images_per_second": 100.0, "train_min": 90.0, "train_max": 110.0,
+       "infer_images_per_second": 300.0, "verdict": "compute-bound"}
+
+
+def test_epochs_in_budget():
     assert Budget.parse("10s").epochs_at(500, 1000, 100) == 5.0
     assert Budget.parse("30steps").epochs_at(500, 1000, 100) == 3.0
     assert Budget.parse("1.2e9flops").epochs_at(500, 1000, 100, flops_per_image=6e5) == 2.0

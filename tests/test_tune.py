@@ -9,7 +9,8 @@ import time
 import pytest
 
 import architectures
-from architectures.original import POST_POINT, SEARCH_SPACE, builder_options
+from architectures import complexity
+from architectures.original_space import POST_POINT, SEARCH_SPACE, builder_options
 from benchmarks.cli import commands
 from benchmarks.core.config import PRESETS, Budget, ConfigError, DataConfig
 from benchmarks.results import reading, schema, tuned
@@ -29,7 +30,7 @@ def test_the_posts_model_is_one_point_of_the_space():
     post = architectures.build("original")
     point = architectures.build("original", **builder_options(POST_POINT))
     assert [describe(layer) for layer in point.layers] == [describe(layer) for layer in post.layers]
-    assert architectures.trainable_params(point) == architectures.trainable_params(post) == 111_898
+    assert complexity.trainable_params(point) == complexity.trainable_params(post) == 111_898
     hp = bookkeeping.hyperparameters()
     assert hp.values == POST_POINT and set(hp.values) == set(SEARCH_SPACE)
 
@@ -84,7 +85,7 @@ def test_original_tuned_trains_the_best(searched, tmp_path):
     record = schema.read_summary(tmp_path / config.relative_dir())
     assert row["status"] == "complete" and record["tuning"]["trials"] == 3
     model = architectures.build("original", num_classes=10, **dict(config.hparams))
-    assert record["params"] == architectures.trainable_params(model)
+    assert record["params"] == complexity.trainable_params(model)
 
 
 def test_original_tuned_without_a_search_is_a_clear_error(tmp_path):

@@ -32,6 +32,9 @@ def cmd_run(args) -> int:
     if args.seed is not None and not 0 <= args.seed < 2**32:
         raise ConfigError(f"--seed must be in 0..{2**32 - 1}, got {args.seed}")
     data_flags = {k: getattr(args, k) for k in plan.DATA_FLAGS}
+    _outside_data(Path(args.results_dir), args.data_dir, "--results-dir")
+    if args.restart:
+        _check_restart_folder(Path(args.results_dir))
     backends.configure_runtime(args.deterministic)
     strategy, chief = backends.make_strategy(args.strategy)  # JAX's multi-host runtime starts before its devices
     precision, jit = backends.resolve_precision(args.precision, args.jit)
@@ -43,7 +46,8 @@ def cmd_run(args) -> int:
         run_flags["hparams"] = plan.load_hparams(args.hparams)
     configs, note = plan.plan(args.archs, all_=args.all, preset=args.preset, seeds=list(seeds),
                               budget=args.budget, recipe=args.recipe, data_flags=data_flags, run_flags=run_flags,
-                              results_dir=args.results_dir, tuned_file=tuned_file)
+                              results_dir=args.results_dir, tuned_file=tuned_file,
+                              recipe_flags={k: getattr(args, k) for k in plan.RECIPE_FLAGS})
     if args.strategy == "multi-worker" and any(c.budget.kind == "seconds" for c in configs):
         raise ConfigError("--strategy multi-worker needs a step-like budget (epochs, steps, images): processes "
                           "would each read their own clock and stop at different steps")
@@ -119,6 +123,7 @@ def cmd_tune(args) -> int:
     data = dataclasses.replace(base, dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,
                                val_size=base.val_size if args.val_size is None else args.val_size)
     budget = Budget.parse(args.budget)
+    _outside_data(Path(args.results_dir), args.data_dir, "--results-dir")
     _check_writable(Path(args.results_dir))
     control.install_signal_handlers()
     try:  # options and data are checked before the search folder exists (ConfigError: exit 2)
@@ -171,9 +176,7 @@ def cmd_speed(args) -> int:
     if quiet:
         print(json.dumps(measured, indent=2))
         return 0
-    peak = f"{measured['peak_tflops']:.3g} TFLOP/s" if measured["peak_tflops"] else "unknown"
-    print(f"device: {measured['device']} ({measured['backend']}), peak {peak} ({measured['peak_source']}), "
-          f"input pipeline {measured['pipeline_images_per_second'] or 0:,.0f} img/s")
+    print(f"device: {speed.describe(measured)}, input pipeline {measured['pipeline_images_per_second'] or 0:,.0f} img/s")
     print(speed.table(measured).to_markdown(index=False))
     if args.json:
         from pathlib import Path
@@ -189,14 +192,40 @@ def cmd_speed(args) -> int:
 
 
 def _check_json_target(path: str) -> None:
-    """--json names a file whose folder exists and is writable (a folder or `/` is refused)."""
+    """--json names a regular file or a new one, in a folder that exists and is writable: a folder,
+    a link, a device node or a FIFO is refused before minutes of measuring, never replaced."""
     from pathlib import Path
+
+    from benchmarks.core.storage import check_target
 
     target = Path(path)
     folder = target.parent
-    if target.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        why = "is a folder" if target.is_dir() else "is in a folder that does not exist or is not writable"
-        raise ConfigError(f"--json {path} {why}: give a file path such as speed.json")
+    try:
+        check_target(target, "--json")
+    except OSError as error:
+        raise ConfigError(str(error))
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--json {path} is in a folder that does not exist or is not writable: give a file path "
+                          f"such as speed.json")
+
+
+def _outside_data(folder, data_dir: str | None, flag: str) -> None:
+    """An output folder inside the data tree is refused: its files would be read as images, or as
+    class folders, by the next run on that data."""
+    from pathlib import Path
+
+    if not data_dir:
+        return
+    data, out = Path(data_dir).resolve(), Path(folder).resolve()
+    if out == data or data in out.parents:
+        raise ConfigError(f"{flag} {folder} is inside the data folder {data_dir}: keep results outside the data")
+
+
+def _check_restart_folder(results_dir) -> None:
+    """--restart moves old runs under `.restarted/`: it must be a folder, or not exist yet."""
+    aside = results_dir / ".restarted"
+    if os.path.lexists(aside) and (os.path.islink(aside) or not aside.is_dir()):
+        raise ConfigError(f"{aside} is not a folder: --restart moves old runs there; move it away first")
 
 
 def _check_results_dir(folder) -> None:
@@ -243,6 +272,7 @@ def _data_first(args) -> None:
         sources.fail_fast(dataset, args.data_dir)
 
 
+READERS = ("report", "compare")  # read a results folder, train nothing
 COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "tune": cmd_tune,
             "speed": cmd_speed}
 
@@ -253,12 +283,11 @@ def main(argv=None) -> int:
         if hasattr(args, "backend"):  # before anything imports Keras
             backends.select(args.backend)
             backends.jax_flags(getattr(args, "deterministic", False))
-        elif args.verb in ("report", "compare"):
-            backends.for_readers()
         if getattr(args, "verbose", False):  # TensorFlow's own notices too
             os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         _data_first(args)
-        backends.import_tensorflow_quietly(trains=hasattr(args, "backend"))
+        if args.verb not in READERS:  # the readers import no framework (an import-linter contract holds it)
+            backends.import_tensorflow_quietly(trains=hasattr(args, "backend"))
         return COMMANDS[args.func](args)
     except ConfigError as error:
         print(f"archbench {args.verb}: error: {error}", file=sys.stderr)

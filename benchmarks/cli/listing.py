@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 import architectures
+from architectures import complexity
 
 
 def zoo_table(num_classes: int = 100) -> pd.DataFrame:
@@ -16,8 +17,8 @@ def zoo_table(num_classes: int = 100) -> pd.DataFrame:
         if paper and spec.paper_classes != num_classes:
             paper += f" ({spec.paper_classes} classes)"
         rows.append({"name": name, "family": spec.family,
-                     "params": architectures.trainable_params(model),
-                     "MMACs": round(architectures.macs(model) / 1e6, 1),
+                     "params": complexity.trainable_params(model),
+                     "MMACs": round(complexity.macs(model) / 1e6, 1),
                      "paper params": paper, "reference": spec.reference})
     return pd.DataFrame(rows)
 

@@ -39,6 +39,11 @@ def _run(sub):
     p.add_argument("--select-on", choices=("val", "test"), help="test: the post's protocol (flagged)")
     p.add_argument("--augment", choices=("none", "standard", "strong"), help="default: the recipe's")
     p.add_argument("--batch-size", type=int, help="default: the recipe's")
+    p.add_argument("--lr", type=float, dest="learning_rate",
+                   help="the recipe's peak learning rate at its reference batch (paper: 0.1 at 128, scaled with "
+                        "--batch-size); part of the run's identity")
+    p.add_argument("--warmup", type=float, help="share of the budget warming up linearly (paper: 0.02)")
+    p.add_argument("--weight-decay", type=float, help="the papers' decay wd (paper: 5e-4; the post: 0)")
     p.add_argument("--train-eval-size", type=int, help="train subset for the honest gap (default 5000)")
     p.add_argument("--results-dir", default="results")
     p.add_argument("--precision", choices=(*PRECISIONS, "auto"), default="auto",

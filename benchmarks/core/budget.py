@@ -59,17 +59,31 @@ class Budget:
         return cls(kind, amount)
 
     def __str__(self) -> str:
+        """The budget's name, in run folders and records: '30m', '10tflop', '5e+06images'. Exact:
+        `Budget.parse(str(b)) == b` always, so two budgets never share a folder (six significant
+        digits named 123456501 and 123457499 images alike); the short form is kept wherever it is
+        exact, so every name that was exact before is unchanged."""
         if self.kind == "seconds":
-            for unit in ("h", "m"):
-                if self.amount % _SECONDS[unit] == 0:
-                    return f"{int(self.amount // _SECONDS[unit])}{unit}"
-            return f"{self.amount:g}s"
+            units = [(f"{int(self.amount // _SECONDS[u])}{u}", self.amount % _SECONDS[u] == 0) for u in ("h", "m")]
+            named = [text for text, whole in units if whole]
+            return named[0] if named else self._exact(self.amount, "s")
         if self.kind == "flops":
             for prefix in ("e", "p", "t", "g"):
                 if _FLOP_PREFIX[prefix] <= self.amount < 1e6 * _FLOP_PREFIX[prefix]:
-                    return f"{self.amount / _FLOP_PREFIX[prefix]:g}{prefix}flop"
-            return f"{self.amount:g}flop"
-        return f"{self.amount:g}images" if self.kind == "images" else f"{int(self.amount)}{self.kind}"
+                    return self._exact(self.amount / _FLOP_PREFIX[prefix], f"{prefix}flop")
+            return self._exact(self.amount, "flop")
+        if self.kind == "images":
+            return self._exact(self.amount, "images")
+        return f"{int(self.amount)}{self.kind}"
+
+    def _exact(self, value: float, unit: str) -> str:
+        """`value` + `unit` in the shortest form that parses back to this budget: `:g` (six digits)
+        where that is exact, else the whole number, else the float's shortest round-trip repr; in
+        units of `unit`'s scale, else of the kind's base unit."""
+        base = {"flops": "flops", "seconds": "s", "images": "images"}[self.kind]
+        whole = [f"{int(value)}{unit}"] if float(value).is_integer() else []
+        candidates = [f"{value:g}{unit}", *whole, f"{value!r}{unit}", f"{self.amount!r}{base}"]
+        return next(text for text in candidates if Budget.parse(text) == self)
 
     def images(self, train_images: int, batch_size: int, flops_per_image: float | None = None) -> float | None:
         """Training images the budget allows (None for a time budget)."""

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import stat
+import sys
 import tempfile
 import time
 import uuid
@@ -28,13 +29,29 @@ def stale_seconds() -> float:
     return value
 
 
+def check_target(path: Path, flag: str = "") -> None:
+    """Refuse (UnsafeFile, one line) to write over anything at `path` but a regular file: a link,
+    a device node, a FIFO or a folder is never replaced (as root, `--json /dev/stdout` would have
+    replaced the system's own). `flag` names the option the path came from, for the message."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a folder" if stat.S_ISDIR(info.st_mode) \
+            else "not a regular file (a device, FIFO or socket)"
+        raise UnsafeFile(f"{flag + ' ' if flag else ''}{path} is {what}: archbench writes only regular files or new paths")
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
     """Write through `write(file)` to a temporary name, fsync, then rename over `path`.
 
-    A reader sees the old file or the new one, never a half-written one.
+    A reader sees the old file or the new one, never a half-written one. Only a regular file or a
+    new path is ever replaced (`check_target`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    check_target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are for the group too
@@ -72,26 +89,52 @@ class UnsafeFile(OSError):
 
 def read_regular(path: Path, kind: str = "json") -> bytes:
     """The bytes of `path` if it is a regular file (not a link) of at most LIMITS[kind] bytes."""
-    limit = LIMITS[kind]
-    info = os.lstat(path)  # FileNotFoundError passes through
-    if stat.S_ISLNK(info.st_mode):
+    if stat.S_ISLNK(os.lstat(path).st_mode):  # FileNotFoundError passes through
         raise UnsafeFile("a symbolic link, never followed in a results folder")
-    if not stat.S_ISREG(info.st_mode):
-        raise UnsafeFile("not a regular file (a FIFO, device or folder)")
-    if info.st_size > limit:
-        raise UnsafeFile(f"{info.st_size:,} bytes, more than a {kind} file may have ({limit:,})")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped in since the lstat
-            raise UnsafeFile("not a regular file")
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise UnsafeFile(f"more than a {kind} file may have ({limit:,} bytes)")
-    return data
+    return _bounded_read(path, LIMITS[kind], f"a {kind} file", follow=False)
 
 
 def read_json(path: Path, kind: str = "json") -> Any:
     return json.loads(read_regular(path, kind))
+
+
+def read_user_file(path: Path | str, limit: int = 16 << 20) -> bytes:
+    """The bytes of a file the user named on the command line (`--hparams FILE`): a link to a
+    regular file is followed (the user chose it), but a FIFO, device or folder is refused before
+    it is opened, so nothing waits on it, and so is a file larger than `limit`."""
+    return _bounded_read(path, limit, "it", follow=True)
+
+
+def _bounded_read(path, limit: int, what: str, follow: bool) -> bytes:
+    """A regular file's bytes, at most `limit`: checked before opening (a FIFO would wait, a device
+    never end) and again on the open file (one swapped in since)."""
+    info = os.stat(path)  # FileNotFoundError passes through
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeFile("not a regular file (a FIFO, device or folder)")
+    if info.st_size > limit:
+        raise UnsafeFile(f"{info.st_size:,} bytes, more than {what} may have ({limit:,})")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | (0 if follow else getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(os.open(path, flags), "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise UnsafeFile("not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise UnsafeFile(f"more than {what} may have ({limit:,} bytes)")
+    return data
+
+
+def set_aside(path: Path, why: str, log: Callable[[str], None] | None = None) -> Path | None:
+    """Move a file that is about to be rewritten (unreadable, hand-edited, of the wrong shape) to
+    `<name>.set-aside-<time>` beside it, and say so: a user's file is never replaced without a word.
+    Returns where it went (None when nothing was there)."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return None
+    aside = path.with_name(f"{path.name}.set-aside-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}")
+    os.rename(path, aside)
+    (log or (lambda message: print(message, file=sys.stderr)))(f"warning: {path} {why}: moved to {aside.name} "
+                                                                f"and written afresh")
+    return aside
 
 
 _ACTIVE = str.maketrans({"[": "(", "]": ")", "<": "‹", ">": "›", "|": "/", "`": "'", "\\": "/"})
@@ -143,6 +186,8 @@ class Claim:
     alive by touching the file; taken over only when its heartbeat is stale or, on this host,
     when the process that held it is gone."""
 
+    BEING_WRITTEN = 5.0  # seconds an empty claim may be one that its taker is still writing
+
     def __init__(self, folder: Path):
         self.path = Path(folder) / "claim.json"
         self.token = uuid.uuid4().hex
@@ -173,18 +218,28 @@ class Claim:
             self._last_beat = time.monotonic()
 
     def release(self) -> None:
+        if self._holder().get("token") == self.token:
+            self.path.unlink(missing_ok=True)
+
+    def _holder(self) -> dict:
+        """The claim file's content, or {} when it is unreadable or not an object (torn by a crash,
+        or edited by hand): such a claim holds nothing."""
         try:
-            if read_json(self.path).get("token") == self.token:
-                self.path.unlink()
-        except (OSError, ValueError):
-            pass
+            holder = read_json(self.path)
+        except (OSError, ValueError, RecursionError):
+            return {}
+        return holder if isinstance(holder, dict) else {}
 
     def _take_over_if_stale(self) -> bool:
         try:
-            holder = read_json(self.path)
-            age = time.time() - self.path.stat().st_mtime
-        except (OSError, ValueError):
-            holder, age = {}, stale_seconds()  # unreadable: a claim torn by a crash
+            info = os.lstat(self.path)
+        except FileNotFoundError:
+            return True  # released since: try again
+        if not stat.S_ISREG(info.st_mode):  # never removed: it is not a claim archbench wrote
+            raise UnsafeFile(f"{self.path} is not a claim file (a folder, link or device): move it away to train this run")
+        holder, age = self._holder(), time.time() - info.st_mtime
+        if not holder and age > self.BEING_WRITTEN:  # unreadable, and not one being written this moment: torn
+            age = stale_seconds()
         dead_here = holder.get("host") == socket.gethostname() and not _alive(holder.get("pid"))
         if age < stale_seconds() and not dead_here:
             return False
@@ -211,11 +266,11 @@ class NoClaim:
 
 
 def _alive(pid) -> bool:
-    if not isinstance(pid, int):
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:  # no process has such a pid
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True

@@ -11,6 +11,7 @@ import io
 import math
 import os
 import pickle
+import stat
 import tarfile
 import zlib
 from pathlib import Path
@@ -85,6 +86,8 @@ def read(path: Path) -> ArchiveData:
     rather than mid-run: image and label counts agree, every label names a class of the meta
     file, arrays are uint8 rows of the right width and no larger than a CIFAR split."""
     path = Path(path)
+    if not path.is_dir() and not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO waits forever, a device never ends
+        raise CorruptArchiveError(f"{path} is not a regular file (a FIFO, device or socket): give the archive itself")
     try:
         if path.is_dir():
             files = {p.name: _bounded(p.name, p.stat().st_size, p.read_bytes) for p in path.iterdir() if p.is_file()}

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import io
 import os
+import stat
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,10 @@ import numpy as np
 from benchmarks.core.datasets import DatasetSpec
 from benchmarks.core.errors import ConfigError
 from benchmarks.core.storage import atomic_write
+from benchmarks.data import images
 
 SPLITS = ("train", "test")
-SUFFIXES = (".png", ".jpg", ".jpeg")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the cache holds its tree's key, and proves with it that it is that tree's
 
 
 class FolderError(ConfigError):
@@ -51,9 +52,11 @@ def cache_dir() -> Path:
 
 
 # ------------------------------------------------------------------------------------- listing
-def listing(root: Path, spec: DatasetSpec) -> tuple[tuple[str, ...], dict[str, list[tuple[int, Path]]]]:
-    """(class names in label order, split -> [(label, file)]), checked against `spec`: for a named
-    dataset the folder names must be exactly its classes, in any order on disk."""
+def listing(root: Path, spec: DatasetSpec) -> tuple[tuple[str, ...], dict[str, list[tuple[int, Path]]], list[str]]:
+    """(class names in label order, split -> [(label, file)], warnings), checked against `spec`: for
+    a named dataset the folder names must be exactly its classes, in any order on disk. Only what is
+    inside the tree is read: a linked split or class folder is refused, and a linked or non-regular
+    image file (a link, a FIFO) is skipped with a warning."""
     found = {split: _class_folders(root / split) for split in SPLITS}
     if spec.classes:
         names = spec.classes
@@ -66,29 +69,46 @@ def listing(root: Path, spec: DatasetSpec) -> tuple[tuple[str, ...], dict[str, l
         if set(found["test"]) != set(names):
             _check_names(root / "test", set(found["test"]), names, "train/")
     label = {name: i for i, name in enumerate(names)}
-    files = {}
+    files, skipped = {}, []
     for split in SPLITS:
-        files[split] = [(label[c], f) for c in names for f in _images(root / split / c)]
+        files[split] = []
+        for name in names:
+            kept, not_read = _images(root / split / name)
+            files[split] += [(label[name], f) for f in kept]
+            skipped += not_read
         expected = getattr(spec, f"{split}_images")
         if expected and len(files[split]) != expected:
+            why = f"; {len(skipped)} linked or non-regular file(s) skipped, such as {skipped[0]}" if skipped else ""
             raise FolderError(f"{root / split} holds {len(files[split]):,} images; {spec.name}'s {split} split has "
-                              f"{expected:,} (a partial copy?)")
+                              f"{expected:,} (a partial copy?){why}")
         empty = [c for c in names if not any(label[c] == i for i, _ in files[split])]
         if empty and not spec.classes:  # a named dataset's split is held to its count instead
             raise FolderError(f"{root / split}: no PNG or JPEG images in {', '.join(empty[:5])}")
-    return names, files
+    warnings = [f"{len(skipped)} image file(s) under {root} skipped: a symbolic link or not a regular file, never "
+                f"read (such as {skipped[0]})"] if skipped else []
+    return names, files, warnings
 
 
 def _class_folders(folder: Path) -> list[str]:
+    if folder.is_symlink():
+        raise FolderError(f"{folder} is a symbolic link: links in an image folder are never followed "
+                          f"(copy the images in, or point --data-dir at the tree they are in)")
     if not folder.is_dir():
         raise FolderError(f"{folder} is missing: an image-folder dataset needs train/<class>/ and test/<class>/")
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    linked = [p for p in entries if p.is_symlink() and p.is_dir()]
+    if linked:
+        raise FolderError(f"{linked[0]} is a symbolic link to a folder: links in an image folder are never followed "
+                          f"(copy the images in)")
+    return sorted(p.name for p in entries if p.is_dir())
 
 
-def _images(folder: Path) -> list[Path]:
-    # Regular files only: a link could reach any file the user can read.
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
-                  and p.is_file() and not p.is_symlink())
+def _images(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(regular image files, image names that are links or not regular files): a link could reach
+    any file the user can read, a FIFO would wait forever."""
+    named = sorted(p for p in folder.iterdir() if images.is_image_name(p))
+    regular = [p for p in named if stat.S_ISREG(os.lstat(p).st_mode)]
+    return regular, [p for p in named if p not in set(regular)]
 
 
 def _check_names(folder: Path, found: set[str], names: tuple[str, ...], what: str) -> None:
@@ -110,22 +130,35 @@ def read(root: Path, spec: DatasetSpec, progress: bool = True) -> tuple[dict, di
     """(arrays, provenance): x/y train and test (uint8 HWC, int64), class names, and where they came
     from. Decoded from the files, or read from the cache when its key and digest both hold."""
     root = Path(root)
-    names, files = listing(root, spec)
+    names, files, warnings = listing(root, spec)
     started = time.perf_counter()
-    blobs = {split: [f.read_bytes() for _, f in files[split]] for split in SPLITS}
+    blobs = {split: [_read(f) for _, f in files[split]] for split in SPLITS}
     key = _key(names, files, blobs, root)
     cache = cache_dir() / f"{key}.npz"
-    arrays, note = _from_cache(cache, names)
+    arrays, note = _from_cache(cache, names, key)
     if arrays is None:
         arrays, shape = {"names": names}, spec.image_shape
         for split in SPLITS:  # test images must have the train images' shape
             arrays[f"x_{split}"] = _decode(root / split, files[split], blobs[split], spec, shape, progress)
             arrays[f"y_{split}"] = np.array([label for label, _ in files[split]], dtype=np.int64)
             shape = arrays[f"x_{split}"].shape[1:]
-        note = _to_cache(cache, arrays) or note
+        note = _to_cache(cache, arrays, key) or note
     provenance = dict(source="folder", location=str(root.resolve()), cache=str(cache), cache_note=note,
-                      read_seconds=round(time.perf_counter() - started, 2))
+                      read_seconds=round(time.perf_counter() - started, 2), warnings=tuple(warnings))
     return arrays, provenance
+
+
+def _read(path: Path) -> bytes:
+    """An image file's bytes, opened without following a link or waiting on a FIFO swapped in
+    since `listing` looked."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise FolderError(f"{path} cannot be read ({error.strerror or error})")
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise FolderError(f"{path} is not a regular file")
+        return f.read()
 
 
 def _key(names, files, blobs, root: Path) -> str:
@@ -139,28 +172,27 @@ def _key(names, files, blobs, root: Path) -> str:
 
 
 def _decode(folder: Path, files, blobs, spec: DatasetSpec, shape, progress: bool) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    out = None
+    """Every image of one split as uint8 (n, h, w, 3). All must have `shape` (the dataset's, or the
+    train split's), else the size most of them have: the error names the odd ones out."""
+    decoded = []
     bar = _Progress(f"decoding {folder}", len(blobs), enabled=progress)
     for i, ((_, path), blob) in enumerate(zip(files, blobs)):
         try:
-            with Image.open(io.BytesIO(blob)) as image:
-                pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-            raise FolderError(f"{path} is not a readable PNG or JPEG image ({type(error).__name__})")
-        if shape is None:
-            shape = pixels.shape
-        if pixels.shape != tuple(shape):
-            h, w = shape[:2]
-            raise FolderError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels; every image of "
-                              f"{spec.name if spec.image_shape else 'the dataset'} must be {w}x{h}")
-        if out is None:
-            out = np.empty((len(blobs), *shape), np.uint8)
-        out[i] = pixels
+            decoded.append(images.decode(blob, path.suffix))
+        except images.ImageError as error:
+            raise FolderError(f"{path} {error}")
         bar.update(i + 1)
     bar.close()
-    return out
+    sizes = Counter(p.shape for p in decoded)
+    expected = tuple(shape) if shape is not None else sizes.most_common(1)[0][0] if sizes else (0, 0, 3)
+    odd = [(path, p.shape) for (_, path), p in zip(files, decoded) if p.shape != expected]
+    if odd:
+        (path, (h, w, _)), more = odd[0], f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""
+        why = "" if spec.image_shape else " (the training images' size)" if shape is not None else \
+            f" (the size of {len(decoded) - len(odd):,} of its {len(decoded):,} images)"
+        raise FolderError(f"{path}{more} is {w}x{h} pixels; every image of "
+                          f"{spec.name if spec.image_shape else 'the dataset'} must be {expected[1]}x{expected[0]}{why}")
+    return np.stack(decoded) if decoded else np.empty((0, *expected), np.uint8)
 
 
 class _Progress:
@@ -199,24 +231,27 @@ def arrays_digest(arrays: dict) -> str:
     return digest.hexdigest()
 
 
-def _from_cache(path: Path, names: tuple[str, ...]) -> tuple[dict | None, str]:
+def _from_cache(path: Path, names: tuple[str, ...], key: str) -> tuple[dict | None, str]:
+    """The cached arrays when the file proves it is this tree's (the key of its files' bytes is
+    stored in it: a cache copied under another tree's name is refused) and intact (digest)."""
     if not path.is_file() or path.is_symlink():
         return None, "decoded"
     try:
         with np.load(path, allow_pickle=False) as stored:
             arrays = {k: stored[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-            ok = (tuple(str(n) for n in stored["names"]) == names and str(stored["digest"]) == arrays_digest(arrays)
+            ok = (str(stored["key"]) == key and tuple(str(n) for n in stored["names"]) == names
+                  and str(stored["digest"]) == arrays_digest(arrays)
                   and all(arrays[f"x_{s}"].dtype == np.uint8 and arrays[f"x_{s}"].ndim == 4 for s in SPLITS))
     except Exception:  # any damage (truncated zip, missing key, wrong dtype): rebuilt below
         ok = False
     if not ok:
-        print(f"warning: decode cache {path} is damaged; decoding the images afresh", file=sys.stderr)
-        return None, "decoded (cache damaged)"
+        print(f"warning: decode cache {path} is damaged or another tree's; decoding the images afresh", file=sys.stderr)
+        return None, "decoded (cache damaged or another tree's)"
     return {**arrays, "names": names}, "cache"
 
 
-def _to_cache(path: Path, arrays: dict) -> str | None:
-    fields = dict(names=np.array(arrays["names"]), digest=np.array(arrays_digest(arrays)),
+def _to_cache(path: Path, arrays: dict, key: str) -> str | None:
+    fields = dict(key=np.array(key), names=np.array(arrays["names"]), digest=np.array(arrays_digest(arrays)),
                   **{k: arrays[k] for k in ("x_train", "y_train", "x_test", "y_test")})
     try:
         atomic_write(path, lambda f: np.savez(f, **fields), mode="wb")

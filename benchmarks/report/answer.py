@@ -1,6 +1,6 @@
 """The answer to the question archbench asks: for each budget, which architecture to train.
 
-For every setting (dataset, precision, backend, device) and budget, the rows (arch, recipe,
+For every setting (dataset, precision, backend, XLA, and the device where the budget is time) and budget, the rows (arch, recipe,
 variant) are ranked by mean test top-1 over complete seeds; the winner's margin over the runner-up
 comes with the same 95% Welch interval `compare` computes, and "no clear winner" is said when that
 interval includes zero, or when a side has fewer than two complete seeds (no interval exists).
@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import pandas as pd
 
+from benchmarks.report import compute
 from benchmarks.report.caveats import truthy
 from benchmarks.report.compare import welch_interval
 from benchmarks.report.style import budget_key, common_variant, short_label
 from benchmarks.results import metrics
-from benchmarks.results.reading import GROUP, rows
+from benchmarks.results.reading import ANY_DEVICE, GROUP, grouped, rows, xla_text
 
 SETTING = [k for k in GROUP if k != "budget"]  # what must be equal for budgets to be compared
+_BASE = [k for k in SETTING if k != "hardware"]
 COLUMNS = ["budget", "train", "test top-1", "seeds", "runner-up", "margin", "low", "high", "clear", "no_spread"]
 
 
 # ------------------------------------------------------------------------ the report's opening
-def section(runs: pd.DataFrame) -> str:
-    """'## What to train': per setting, one sentence, then the winner at each budget with its interval."""
+def section(runs: pd.DataFrame, histories: pd.DataFrame | None = None) -> str:
+    """'## What to train': per setting, one sentence, then the winner at each budget with its interval,
+    then (from `histories`) the least compute that reached each validation target."""
     found = settings(runs)
     if not found:
         return ""
@@ -40,22 +43,44 @@ def section(runs: pd.DataFrame) -> str:
         if truthy(group["synthetic"]).any():
             lines.append("> **SYNTHETIC DATA**: the embedded synthetic dataset; this shows how the report reads, "
                          "not which architecture wins on CIFAR.\n")
+        if histories is not None:
+            lines.append(compute.section(group, of_setting(histories, setting)))
     lines.append("At each budget, the row with the best mean test top-1 over complete seeds, its lead over the "
                  "runner-up and the 95% Welch interval of that lead over seeds (as `compare` computes it): a "
                  "winner is named only when the interval excludes zero.\n")
     return "\n".join(lines)
 
 
+def of_setting(histories: pd.DataFrame, setting: dict) -> pd.DataFrame:
+    """The history rows of one setting's runs."""
+    if histories.empty:
+        return histories
+    keep = histories["hardware"].isin((setting["hardware"], ANY_DEVICE))
+    for key in _BASE:
+        keep &= histories[key].astype(str) == str(setting[key])
+    return histories[keep]
+
+
 def setting_title(setting: dict) -> str:
-    """'synthetic, float32, tensorflow, no XLA, CPU'."""
-    return ", ".join(("XLA" if setting[k] else "no XLA") if k == "jit" else str(setting[k]) for k in SETTING)
+    """'synthetic, float32, tensorflow, no XLA, CPU' (the device where time budgets ran)."""
+    return ", ".join(xla_text(setting[k]) if k == "jit" else str(setting[k]) for k in SETTING
+                     if k != "hardware" or setting[k] != ANY_DEVICE)
 
 
 # ------------------------------------------------------------------------------- the numbers
 def settings(runs: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
-    """(setting as a dict, its runs) for each (dataset, precision, backend, device), sorted."""
-    known = runs.dropna(subset=GROUP)
-    return [(dict(zip(SETTING, key)), group) for key, group in known.groupby(SETTING, sort=True)]
+    """(setting as a dict, its runs) for each setting (`SETTING`), sorted. Step-like budgets belong to
+    every device's setting; time budgets run on several devices split the setting by device."""
+    out = []
+    for setting, group in grouped(runs.dropna(subset=GROUP), _BASE):
+        timed = group[group["hardware"] != ANY_DEVICE]
+        devices = sorted(timed["hardware"].astype(str).unique())
+        if len(devices) <= 1:
+            out.append(({**setting, "hardware": devices[0] if devices else ANY_DEVICE}, group))
+            continue
+        stepped = group[group["hardware"] == ANY_DEVICE]
+        out += [({**setting, "hardware": d}, pd.concat([stepped, timed[timed["hardware"] == d]])) for d in devices]
+    return out
 
 
 def what_to_train(runs: pd.DataFrame) -> pd.DataFrame:
@@ -170,15 +195,19 @@ def sweep_table(done: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------- the README
-def readme_block(runs: pd.DataFrame) -> str:
+def readme_block(runs: pd.DataFrame, histories: pd.DataFrame | None = None) -> str:
     """What README shows of a results folder: the 'What to train' section (its setting headings one
-    level down, below README's own) and every row's test top-1 at every budget, with n."""
+    level down, below README's own, with the compute to each target) and every row's test top-1 at
+    every budget, with n."""
     import re
 
     from benchmarks.report.tables import page_tables
 
-    body = section(runs).removeprefix("## What to train\n").strip()
+    body = section(runs, histories).removeprefix("## What to train\n").strip()
     lines = [re.sub(r"^### ", "#### ", body, flags=re.M)]
+    headline = compute.headline(runs, histories) if histories is not None else ""
+    if headline:
+        lines.insert(0, f"**{headline}.**")
     done = runs[runs["status"] == "complete"].dropna(subset=["test_top1"])
     if not done.empty:
         lines.append("Every row at every budget (test top-1 %, mean ± std over complete seeds, n):\n\n"

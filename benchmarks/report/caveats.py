@@ -19,15 +19,25 @@ def warn_stderr(message: str) -> None:
 def fairness_warnings(runs: pd.DataFrame) -> list[str]:
     warnings = []
     for column, what in (("dataset", "datasets"), ("budget", "budgets"), ("precision", "precisions"),
-                         ("backend", "Keras backends"), ("device", "devices")):
+                         ("backend", "Keras backends"), ("hardware", "devices under time budgets")):
         values = sorted(runs[column].dropna().astype(str).unique())
         if len(values) > 1:
             warnings.append(f"Results of different {what} ({', '.join(values)}) are in this folder: each "
                             f"is reported in its own section and never averaged with another.")
+    stepped = runs[runs["budget_kind"].notna() & (runs["budget_kind"] != "seconds")]
+    devices = sorted(stepped["device"].dropna().astype(str).unique())
+    if len(devices) > 1:
+        warnings.append(f"Runs of epoch, step, image or FLOP budgets ran on different devices ({', '.join(devices)}): "
+                        f"such a budget fixes what a run trains on any device, so their accuracies are compared "
+                        f"together; their times and images/s are the device's, never averaged across devices.")
     if truthy(runs["mixed_devices"]).any():
         names = sorted(runs.loc[truthy(runs["mixed_devices"]), "arch"].unique())
         warnings.append(f"Runs whose segments ran on different devices ({', '.join(names)}): their time "
                         f"budgets compare unlike things.")
+    if (runs["jit"] == "mixed").any():
+        names = sorted(runs.loc[runs["jit"] == "mixed", "arch"].unique())
+        warnings.append(f"Runs resumed with another --jit than they began with ({', '.join(names)}): each segment "
+                        f"records its own; they are grouped apart and never averaged with runs of one setting.")
     if truthy(runs["test_used_for_selection"]).any():
         warnings.append("Some runs selected their checkpoint on the TEST set (the blog post's protocol): "
                         "their test figures are optimistic.")
@@ -52,6 +62,8 @@ def run_warnings(runs: pd.DataFrame) -> list[str]:
                             f"running the same command again will not retrain it.")
         elif r["status"] == "unreadable":
             warnings.append(f"{_who(r)} is unreadable: {r['error']}. It is left out of every mean.")
+        elif r["status"] == "duplicate":
+            warnings.append(f"{_who(r)} is a duplicate: {r['error']}.")
         else:
             warnings.append(f"{_who(r)} is {r['status']}{error}: run the same `python -m benchmarks run` "
                             f"command again to finish it.")

@@ -71,15 +71,21 @@ def compare_table(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str,
     to 52% when one seed never got there) has no mean: one over the others would flatter the side.
     """
     done_a, done_b = (side[side["status"] == "complete"] for side in (a, b))
+    both = pd.concat([done_a, done_b])
+    mixed = "device" in both and both["device"].nunique() > 1  # a step-like budget's seeds on two machines
     table_rows, intervals = [], {}
     for m in metrics.shown():
         va, vb = m.over_seeds(done_a), m.over_seeds(done_b)
+        if m.timed and mixed:  # a time of one machine against another's compares machines: left out
+            va, vb = va.iloc[:0], vb.iloc[:0]
         interval = intervals[m.name] = welch_interval(va, vb)
         table_rows.append({"metric": m.name, name_a: va.mean(), name_b: vb.mean(), "difference": vb.mean() - va.mean(),
                            "95% CI low": interval[1] if interval else np.nan,
                            "95% CI high": interval[2] if interval else np.nan})
     text = (f"{name_a}: n={len(done_a)} complete seeds ({tables.completed_text(a)}); {name_b}: n={len(done_b)} "
             f"complete seeds ({tables.completed_text(b)}). " + verdict(name_a, name_b, metric, intervals[metric]))
+    if mixed:
+        text += " Times and speeds are left out (-): these seeds ran on different devices."
     return pd.DataFrame(table_rows), text
 
 
@@ -100,7 +106,7 @@ def run(archs: list[str], results_dir, out_dir, metric: str = "test_top1",
     if missing:
         raise ConfigError(f"no results for {', '.join(missing)} under {results_dir}: run "
                           f"`python -m benchmarks run {' '.join(missing)} --seeds 3` first")
-    readable = runs[runs["status"] != "unreadable"]
+    readable = runs[~runs["status"].isin(("unreadable", "duplicate"))]
     only_unreadable = [a for a in archs if a not in set(readable["arch"].dropna())]
     if only_unreadable:
         raise ConfigError(f"every result of {', '.join(only_unreadable)} under {results_dir} is unreadable "
@@ -121,7 +127,8 @@ def run(archs: list[str], results_dir, out_dir, metric: str = "test_top1",
             compared += len(pairs)
             body += [_section(side_a, side_b, metric) for side_a, side_b in pairs]
     if not compared:
-        raise ConfigError(f"{' and '.join(archs)} never ran under the same dataset, budget, precision and device")
+        raise ConfigError(f"{' and '.join(archs)} never ran under the same dataset, budget, precision, backend and "
+                          f"XLA setting (and device, for a time budget)")
     warnings = caveats.run_warnings(runs)
     sections = [f"# compare: {' vs '.join(archs)}\n"]
     if warnings:

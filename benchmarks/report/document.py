@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.core.errors import ConfigError
+from benchmarks.core.published import PUBLISHED
 from benchmarks.core.storage import UnsafeFile, atomic_write, read_regular, through_link
 from benchmarks.core.units import format_duration
 from benchmarks.report import answer
@@ -22,9 +23,9 @@ from benchmarks.report.caveats import data_check, fairness_warnings, truthy, war
 from benchmarks.report.figures import frontier, gap_plot, learning_curves, params_plot
 from benchmarks.report.style import POST, REFERENCE_ARCH, common_variant, reference, save_png, short_label
 from benchmarks.report.sweep import budget_sweep, sweep_kinds
-from benchmarks.report.tables import format_table, main_table, page_tables
+from benchmarks.report.tables import format_table, main_table, markdown_table, page_tables
 from benchmarks.results import metrics
-from benchmarks.results.reading import GROUP, groups, load, plain, rows
+from benchmarks.results.reading import GROUP, groups, load, plain, rows, xla_text
 
 
 class NoResultsError(ConfigError):
@@ -45,7 +46,7 @@ def build(results_dir: Path, out_dir: Path, fmt: str = "md", today: str | None =
         raise NoResultsError(f"no results under {results_dir}: run `python -m benchmarks run --all --preset smoke` first")
     out_dir.mkdir(parents=True, exist_ok=True)
     today = today or datetime.date.today().isoformat()
-    sections = [f"# archbench report\n\nGenerated {today} from `{results_dir}`.\n", answer.section(runs)]
+    sections = [f"# archbench report\n\nGenerated {today} from `{results_dir}`.\n", answer.section(runs, history)]
     figures: dict[str, Path] = {}
     warnings = fairness_warnings(runs)
     if warnings:
@@ -77,10 +78,13 @@ def _sweep_section(runs: pd.DataFrame, out_dir: Path, figures: dict) -> str:
         if len(settings) > 1:
             lines.append(f"### {answer.setting_title(setting)}\n")
         path = out_dir / f"sweep-{i:02d}.png"
-        save_png(budget_sweep(group, setting["dataset"], reference(setting["dataset"]), REFERENCE_ARCH), path)
+        shown = PUBLISHED if setting["dataset"] == "cifar100" else ()  # CIFAR-100's own figures, nowhere else
+        save_png(budget_sweep(group, setting["dataset"], reference(setting["dataset"]), REFERENCE_ARCH, shown), path)
         figures[path.name] = path
         lines.append(f"![test top-1 against budget]({path.name})\n")
         lines.append(page_tables(answer.sweep_table(done), left=("architecture",)) + "\n")
+        if shown and "flops" in sweep_kinds(done):
+            lines.append(_published_table(shown))
     if not lines:
         return ""
     return "\n".join(["## Across budgets\n", "Test top-1 against budget (log scale) for every row, in one colour "
@@ -90,10 +94,21 @@ def _sweep_section(runs: pd.DataFrame, out_dir: Path, figures: dict) -> str:
                       "(time, epochs, FLOPs) are in separate panels.\n", *lines])
 
 
+def _published_table(shown) -> str:
+    """The published results on the sweep's FLOP axis, in a table of their own (never in a mean)."""
+    rows = [{"architecture": p.label, "test top-1 %": f"{100 * p.top1:.2f}" + ("*" if p.optimistic else ""),
+             "epochs": str(p.epochs), "batch": str(p.batch), "training FLOPs": f"{p.train_flops:.1e}".replace("e+", "e"),
+             "recipe and source": p.source} for p in shown]
+    return ("Published CIFAR-100 results, the hollow markers of the figure: measured elsewhere, with their own "
+            "200-epoch recipes, placed at 6 x the zoo's own MACs x the images they saw; they are set beside the "
+            "measured rows, never averaged with them. * the source reports its best test epoch (optimistic).\n\n"
+            + markdown_table(pd.DataFrame(rows), left=("architecture", "recipe and source")) + "\n")
+
+
 # ----------------------------------------------------------------------------- one budget
 def _group_section(key, runs, history, out_dir, index, figures) -> str:
     synthetic = bool(truthy(runs["synthetic"]).any())
-    title = f"{key['dataset']}, budget {key['budget']}{', XLA' if key['jit'] else ''}"
+    title = f"{key['dataset']}, budget {key['budget']}{'' if key['jit'] is False else ', ' + xla_text(key['jit'])}"
     head = [f"## {title}\n"]
     if synthetic:
         head.append("> **SYNTHETIC DATA**: these numbers come from the embedded synthetic dataset and say "
@@ -102,8 +117,8 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
     check = data_check(runs)
     head.append(f"What was compared: dataset **{key['dataset']}**{f' ({check})' if check else ''}, "
                 f"budget **{key['budget']}** per run, "
-                f"recipes {', '.join(sorted(runs['recipe'].dropna().unique()))}, device {key['device']}, "
-                f"precision {key['precision']}, Keras backend {key['backend']} ({'XLA' if key['jit'] else 'no XLA'}), "
+                f"recipes {', '.join(sorted(runs['recipe'].dropna().unique()))}, {_devices(runs)}, "
+                f"precision {key['precision']}, Keras backend {key['backend']} ({xla_text(key['jit'])}), "
                 f"seeds per row {min(seeds)}-{max(seeds)}, "
                 f"versions: {_versions(runs)}.\n")
     table = main_table(runs)
@@ -114,7 +129,10 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
     head.append("One row per architecture, recipe and variant (what differs from the canonical run, in "
                 "brackets). Test top-1/top-5 use the best-on-validation weights (mean ± std over complete "
                 "seeds, n shown); diverged, failed, unfinished and unreadable seeds are never in a mean. "
-                "gap = train-eval top-1 (fixed train subset, inference mode) minus validation top-1.\n")
+                "gap = train-eval top-1 (fixed train subset, inference mode) minus validation top-1. "
+                "val CE = validation cross-entropy after the last epoch without the weight-decay penalty (Keras' "
+                "loss includes it): a uniform guess over C classes scores ln C, 4.61 for 100 (runs recorded "
+                "before it was measured show -).\n")
     head.append(_post_section(table))
     h = history
     if not h.empty:
@@ -123,7 +141,9 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
     complete = runs[runs["status"] == "complete"]
     marks = {"reference": reference(key["dataset"]), "highlight": REFERENCE_ARCH}
     plots = [("curves", lambda: learning_curves(h, title, sizes=table, **marks), not h.empty),
-             ("frontier", lambda: frontier(done, title, **marks), not done.empty),
+             # accuracy against images/s: only rows whose seeds ran on one device have a speed
+             ("frontier", lambda: frontier(done.dropna(subset=["images_per_second"]), title, **marks),
+              done["images_per_second"].notna().any()),
              ("gap", lambda: gap_plot(done.dropna(subset=["gap"]), title, runs=complete), done["gap"].notna().any()),
              ("params", lambda: params_plot(done, title, **marks), not done.empty)]
     for name, make, ok in plots:
@@ -133,6 +153,15 @@ def _group_section(key, runs, history, out_dir, index, figures) -> str:
             figures[path.name] = path
             head.append(f"![{name}]({path.name})\n")
     return "\n".join(head)
+
+
+def _devices(runs: pd.DataFrame) -> str:
+    """'device X', or for a step-like budget whose seeds ran on several machines 'devices X, Y (...)'."""
+    devices = sorted(runs["device"].dropna().astype(str).unique())
+    if len(devices) <= 1:
+        return f"device {devices[0] if devices else 'unknown'}"
+    return (f"devices {', '.join(devices)} (the budget fixes what each run trains on any device; times and "
+            f"images/s of a row whose seeds ran on several say 'mixed devices')")
 
 
 def _tuning_section(results_dir: Path, out_dir: Path, figures: dict, warn: Callable[[str], None]) -> str:

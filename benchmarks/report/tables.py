@@ -13,7 +13,7 @@ from benchmarks.results import metrics
 from benchmarks.results.reading import rows
 
 PAGE = 110  # characters of a table row a GitHub page shows without scrolling (about 900 px)
-NOT_AVERAGED = ("diverged", "failed", "interrupted", "running", "unreadable")  # every status but complete
+NOT_AVERAGED = ("diverged", "failed", "interrupted", "running", "unreadable", "duplicate")  # every status but complete
 
 
 def main_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -39,6 +39,8 @@ def _summarise(m: metrics.Metric, runs: pd.DataFrame, done: pd.DataFrame) -> dic
     if m.per_model:
         known = runs[m.name].dropna()
         return {m.name: known.iloc[0] if len(known) else np.nan}
+    if m.timed and "device" in done and done["device"].nunique() > 1:  # seconds of two machines: no mean of them means anything
+        return {m.name: np.nan, f"{m.name} std": np.nan, f"{m.name} n": len(done), f"{m.name} mixed": True}
     values = m.over_seeds(done)
     return {m.name: values.mean(), f"{m.name} std": values.std(ddof=1), f"{m.name} n": int(done[m.name].notna().sum())}
 
@@ -75,6 +77,8 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def _cell(m: metrics.Metric, row: pd.Series, best) -> str:
     value = row[m.name]
+    if row.get(f"{m.name} mixed") is True:
+        return "mixed devices"
     if pd.isna(value):  # some complete seed lacks it ('not reached (1/2)'), or none has it ('-')
         return f"{m.absent} ({row[f'{m.name} n']}/{row['n']})" if m.absent else "-"
     text = m.cell(value)

@@ -36,6 +36,7 @@ class Metric:
     spread: bool = False  # the report shows mean ± std (n=k)
     absent: str = ""  # what the report says when some complete seed lacks it ('' : "-")
     optional: bool = False  # a summary may lack it (written before it existed): read as missing, shown "-"
+    timed: bool = False  # a time or a speed: a property of the device, never averaged over seeds of two devices
 
     @property
     def header(self) -> str:
@@ -90,9 +91,14 @@ class Metric:
 
 
 def _missing(value) -> bool:
+    """None, NaN, or not a finite number (a mean that overflowed): shown as '-', never as a figure."""
+    import math
+
     import pandas as pd
 
-    return value is None or bool(pd.isna(value))
+    if value is None or bool(pd.isna(value)):
+        return True
+    return isinstance(value, (int, float)) and not math.isfinite(value)
 
 
 def dtype(types: tuple[type, ...]) -> str | None:
@@ -122,18 +128,18 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("steps", "training steps", "count", None, "training steps done", (int,)),
     Metric("train_seconds", "training time", "s", None,
            "seconds in training steps, summed over resumes (charged to the budget)", _NUM, column="train time",
-           shown=True),
+           shown=True, timed=True),
     Metric("wall_seconds", "wall time", "s", None, "the run's wall clock: building, compiling, training, evaluating "
-           "and checkpointing, summed over resumes", _NUM, column="wall time", shown=True, optional=True),
+           "and checkpointing, summed over resumes", _NUM, column="wall time", shown=True, optional=True, timed=True),
     Metric("train_flops", "training FLOPs", "FLOPs", None, "training FLOPs spent: steps x batch x train_flops_per_image",
            decimals=1, column="train FLOPs", shown=True, optional=True),
     Metric("compile_seconds", "compile time", "s", None,
-           "first step of each segment (tracing/compiling), included above", _NUM),
-    Metric("eval_seconds", "evaluation time", "s", None, "seconds evaluating (not charged)", _NUM),
-    Metric("checkpoint_seconds", "checkpoint time", "s", None, "seconds writing checkpoints (not charged)", _NUM),
+           "first step of each segment (tracing/compiling), included above", _NUM, timed=True),
+    Metric("eval_seconds", "evaluation time", "s", None, "seconds evaluating (not charged)", _NUM, timed=True),
+    Metric("checkpoint_seconds", "checkpoint time", "s", None, "seconds writing checkpoints (not charged)", _NUM, timed=True),
     Metric("images_per_second", "training throughput", "img/s", True,
            "median training images/s over epochs, first excluded", column="images/s", better="trains faster",
-           shown=True),
+           shown=True, timed=True),
     # what it reached
     Metric("test_top1", "test top-1", higher_is_better=True, meaning="test top-1 with the best-on-validation weights",
            shown=True, spread=True, **_ACC),
@@ -144,6 +150,13 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("best_epoch", "best epoch", "epochs", None, "epoch of best_val_top1 (1-based)", (int, *_NULL)),
     Metric("final_val_top1", "final val top-1", higher_is_better=True, meaning="validation top-1 after the last epoch",
            **_ACC),
+    Metric("final_val_ce", "final val cross-entropy", "nats", False,
+           "validation cross-entropy after the last epoch, without the weight-decay penalty: against ln(classes), "
+           "a uniform guess's", decimals=2, column="val CE", shown=True, optional=True, better="has the lower "
+           "cross-entropy"),
+    Metric("final_penalty", "weight-decay penalty", "nats", None,
+           "the L2 term of the final weights, included in the history's loss and val_loss", decimals=2,
+           optional=True),
     Metric("test_top1_final", "test top-1, final weights", higher_is_better=True,
            meaning="test top-1 with the final weights", **_ACC),
     Metric("test_top5_final", "test top-5, final weights", higher_is_better=True,
@@ -155,7 +168,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "train_eval_top1 - final_val_top1 (overfitting gap)", decimals=1, column="gap (pts)",
            better="overfits less (smaller gap)", shown=True),
     Metric("time_to_52", "time to 52% val", "s", False, "training seconds until val top-1 first reached 52%",
-           path=("time_to_target", "0.52"), better="is faster to 52%", shown=True, absent="not reached"),
+           path=("time_to_target", "0.52"), better="is faster to 52%", shown=True, absent="not reached", timed=True),
     Metric("resume_count", "resumes", "count", None, "times the run was resumed", (int,)),
 )}
 

@@ -31,21 +31,33 @@ def run_folders(results_dir: Path) -> list[Path]:
 # ----------------------------------------------------------------------------------- loading
 # Run-level columns, in the order notebooks see them: who the run is, every metric of the metric
 # table, then its context. A comparison is only ever made inside one group: results of different
-# datasets, budgets, precisions or devices are never averaged. Inside a group, one row (of the report;
-# one side of `compare`) is one thing trained: the same arch, recipe and variant, over seeds.
+# datasets, budgets, precisions, backends or XLA settings are never averaged, nor those of time budgets
+# on different devices (`hardware`). A step-like budget (epochs, steps, images, FLOPs) fixes what a run
+# trains whatever the device, so its seeds on two machines are one group; only their times differ, and
+# the report never averages a timed metric over devices (`metrics.Metric.timed`). Inside a group, one
+# row (of the report; one side of `compare`) is one thing trained: the same arch, recipe and variant.
 _IDENTITY = ("arch", "family", "seed", "status", "diverged_at", "dataset", "synthetic", "recipe", "variant",
              "config_hash", "budget", "budget_kind", "precision", "backend", "jit", "device", "mixed_devices")
 _CONTEXT = ("test_used_for_selection", "data_source", "sha256_ok", "digest_ok", "stats_ok", "data_warnings",
             "batch_size", "versions", "tuning", "error", "updated", "folder")
-GROUP = ["dataset", "budget", "precision", "backend", "jit", "device"]  # XLA changes speed: a time budget's result
+GROUP = ["dataset", "budget", "precision", "backend", "jit", "hardware"]
+ANY_DEVICE = "any device"  # the `hardware` of a step-like budget's run
 ROW = ["arch", "recipe", "variant"]
 # Fields that older summaries lack, with the value that means "as before".
 _ADDED_FIELDS = {"tuning": None, "diverged_at": None, "variant": "", "config_hash": "", "backend": "tensorflow"}
 
 
 def run_columns() -> list[str]:
-    """The columns of `load`'s runs: identity, each metric of `metrics.METRICS`, context."""
-    return [*_IDENTITY, *metrics.METRICS, *_CONTEXT]
+    """The columns of `load`'s runs: identity, `hardware` (derived), each metric of `metrics.METRICS`, context."""
+    return [*_IDENTITY, "hardware", *metrics.METRICS, *_CONTEXT]
+
+
+def hardware(row: dict[str, Any]) -> str | None:
+    """What a run's result depends on besides its identity: its device for a time budget (a faster
+    device trains more), nothing for a step-like one (None: the budget's kind is unknown)."""
+    if row.get("budget_kind") is None:
+        return None
+    return row.get("device") if row["budget_kind"] == "seconds" else ANY_DEVICE
 
 
 def _needed_fields() -> set[str]:
@@ -78,10 +90,13 @@ def load(results_dir: Path):
 
     runs, histories, warnings = [], [], [plain(f"{link}: a symbolic link in the results folder, never followed")
                                          for link in linked_folders(results_dir)]
-    for folder in run_folders(results_dir):
-        row, epochs = _read_run(folder, Path(results_dir))
+    read = [_read_run(folder, Path(results_dir)) for folder in run_folders(results_dir)]
+    for row, _ in read:
+        row["hardware"] = hardware(row)
+    _mark_duplicates([row for row, _ in read], Path(results_dir))
+    for row, epochs in read:
         runs.append(row)
-        if row["status"] == "unreadable":
+        if row["status"] in ("unreadable", "duplicate"):
             warnings.append(row["error"])
         elif epochs is not None:
             for key in ("arch", "seed", "recipe", "variant", *GROUP, "status"):
@@ -96,12 +111,58 @@ def load(results_dir: Path):
     return runs_df, history_df
 
 
+# What names one sample: the run's folder inside any results folder (dataset, recipe, budget, the
+# hash of everything else that changes what is trained, arch, seed), and the group it is reported in.
+# A copy of a run, wherever it sits and whatever its folder is called, is the same sample: counted once.
+IDENTITY = ("dataset", "recipe", "budget", "config_hash", "arch", "seed", "variant", "precision", "backend", "jit",
+            "hardware")
+
+
+def canonical_folder(row: dict[str, Any]) -> str:
+    """Where a run of this identity lives in a results folder: `RunConfig.relative_dir`."""
+    tag = f"{row['recipe']}-{row['budget']}" + (f"-{row['config_hash']}" if row["config_hash"] else "")
+    return f"{row['dataset']}/{tag}/{row['arch']}/seed-{row['seed']}"
+
+
+def _mark_duplicates(rows: list[dict[str, Any]], root: Path) -> None:
+    """Every run of the same identity but one becomes a 'duplicate' row, out of every mean: the
+    one in its own folder counts (`canonical_folder`), else the first in path order."""
+    by_identity: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["status"] != "unreadable":
+            by_identity.setdefault(tuple(row[k] for k in IDENTITY), []).append(row)
+    for same in (s for s in by_identity.values() if len(s) > 1):
+        home = [r for r in same if Path(r["folder"]).relative_to(root).as_posix() == canonical_folder(r)]
+        kept = (home or same)[0]
+        for row in (r for r in same if r is not kept):
+            alike = all(_same(row.get(m), kept.get(m)) for m in (*metrics.METRICS, "status"))
+            row.update(status="duplicate", error=plain(
+                f"{row['folder']}: the same run as {kept['folder']} ({row['arch']} seed {row['seed']}, "
+                f"{row['recipe']}-{row['budget']}){'' if alike else ' with other figures'}: one run is one sample, "
+                f"counted once, from {kept['folder']}"))
+
+
+def _same(a, b) -> bool:
+    return a == b or (a != a and b != b)  # NaN alike
+
+
+def grouped(frame, keys: list[str]) -> list[tuple[dict, Any]]:
+    """(key as a dict, its rows) for each value of `keys`, sorted by their text: a column may hold
+    values of two types (jit: true, false or 'mixed'), which pandas' own sort cannot order."""
+    parts = [(dict(zip(keys, key)), group) for key, group in frame.groupby(keys, sort=False)]
+    return sorted(parts, key=lambda kg: [(str(type(v)), str(v)) for v in kg[0].values()])
+
+
+def xla_text(jit) -> str:
+    """A group's XLA setting in words; 'mixed': a run resumed with another --jit than it began with."""
+    return "XLA in some segments only" if jit == "mixed" else "XLA" if jit else "no XLA"
+
+
 def groups(runs):
     """(group key as a dict, its runs) for each comparison group (GROUP), sorted. The one place,
     with `rows`, that decides which runs may be averaged together; runs whose summary could not be
     read have neither group nor row and are left out (`load` warned about them)."""
-    known = runs.dropna(subset=GROUP + ROW)
-    return [(dict(zip(GROUP, key)), group) for key, group in known.groupby(GROUP, sort=True)]
+    return grouped(runs.dropna(subset=GROUP + ROW), GROUP)
 
 
 def rows(group):
@@ -187,11 +248,27 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 _NAME_FIELDS = ("arch", "recipe", "dataset", "budget", "precision", "backend")
 
 
+def _inert(value: Any) -> Any:
+    """Every string of a record, at any depth, made inert for markdown and HTML (`plain`): whatever a
+    summary holds, and whichever of its values a report shows, none becomes markup."""
+    if isinstance(value, str):
+        return plain(value)
+    if isinstance(value, dict):
+        return {plain(k): _inert(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_inert(v) for v in value]
+    return value
+
+
 def _summary_row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
     bad = [f for f in _NAME_FIELDS if not (isinstance(record.get(f), str) and _NAME.fullmatch(record[f]))]
     if bad:
         raise _Unreadable(f"{folder / 'summary.json'}: {bad[0]} {plain(record.get(bad[0]))!r} is not a name a run writes")
+    record = _inert(record)
     row = {k: record.get(k) for k in run_columns()}
+    jits = {s["jit"] for s in record.get("segments") or [] if "jit" in s}
+    if len(jits) > 1:  # resumed with another --jit: in a group of its own, never labelled as either
+        row["jit"] = "mixed"
     row.update({m.name: m.read(record) for m in metrics.METRICS.values()})
     versions = record.get("versions") or {}
     data = record.get("data") or {}
@@ -202,6 +279,15 @@ def _summary_row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
                sha256_ok=data.get("sha256_ok"), digest_ok=data.get("digest_ok"), stats_ok=data.get("stats_ok"),
                data_warnings=[plain(w) for w in data.get("warnings") or []])
     return row
+
+
+def summary_problem(folder: Path) -> str | None:
+    """Why the run's summary.json cannot be reported (one line, as `load` says it), or None."""
+    try:
+        _summary_row(_read_record(Path(folder)), Path(folder))
+    except _Unreadable as problem:
+        return plain(problem)
+    return None
 
 
 def history_readable(folder: Path) -> bool:

@@ -62,10 +62,15 @@ def configure_runtime(deterministic: bool) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def deterministic_ops() -> None:
-    """Ops that give the same result for the same inputs (a seed then fixes a run)."""
+def deterministic_ops(jit: bool) -> None:
+    """Ops that give the same result for the same inputs (a seed then fixes a run). On TensorFlow
+    with XLA, op determinism is left off: Keras turns XLA off for a model when it is on (not every
+    op has a deterministic XLA kernel), and the step would silently run without the XLA it records.
+    The XLA-compiled step is deterministic by itself: on the CPU with one thread per op
+    (`configure_runtime`), on GPUs with --xla_gpu_deterministic_ops (`jax_flags`; TensorFlow's XLA
+    reads the same flag). The kill-and-resume tests hold both paths to the uninterrupted run."""
     backend = current()
-    if backend == "tensorflow":
+    if backend == "tensorflow" and not jit:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
@@ -74,7 +79,7 @@ def deterministic_ops() -> None:
 
 
 def jax_flags(deterministic: bool) -> None:
-    """XLA flags must be in the environment before JAX initialises its backend."""
+    """XLA flags must be in the environment before JAX (or TensorFlow's XLA) initialises its backend."""
     if deterministic and "--xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
 
@@ -199,16 +204,6 @@ def fits_on_device(nbytes: int) -> bool:
     True on the CPU and where the backend does not say."""
     memory = accelerator()["memory"]
     return memory is None or nbytes <= memory // 2
-
-
-def for_readers() -> None:
-    """`report` and `compare` train nothing, but Keras (imported with the registry) loads its
-    backend: when $KERAS_BACKEND names one that is not installed, read with one that is (Keras'
-    numpy backend itself imports JAX) rather than fail at import. Must run before Keras is imported."""
-    name = os.environ.get("KERAS_BACKEND") or "tensorflow"
-    if "keras" not in sys.modules and (name not in BACKENDS or importlib.util.find_spec(name) is None):
-        installed = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
-        os.environ["KERAS_BACKEND"] = installed[0] if installed else "numpy"
 
 
 def import_tensorflow_quietly(trains: bool = True) -> None:

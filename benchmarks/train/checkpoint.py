@@ -22,7 +22,9 @@ matched by width, so ckpt-999999999 is followed by ckpt-1000000000. A checkpoint
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import time
 import zipfile
 from pathlib import Path
@@ -98,7 +100,10 @@ def candidates(folder: Path) -> list[Path]:
 
 
 def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """(meta, arrays) of one checkpoint; CheckpointError when it is truncated or corrupt."""
+    """(meta, arrays) of one checkpoint; CheckpointError when it is truncated or corrupt, or not a
+    regular file (a link could reach anything, a FIFO would wait forever)."""
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        raise CheckpointError(f"{path.name} is not a regular file (a link, FIFO or folder); never read")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}  # reading checks every member's CRC

@@ -62,14 +62,14 @@ class Interrupted(BaseException):
 
 
 # ------------------------------------------------------------------------------------- signals
-_SIGNAL: dict[str, int | None] = {"received": None}
+_SIGNAL: dict[str, int | None] = {"received": None, "recording": 0}
 
 
 def install_signal_handlers() -> None:
     """SIGTERM/SIGINT only set a flag: the loop checkpoints at the next step boundary and exits."""
 
     def handler(signum, _frame):
-        if _SIGNAL["received"] is not None and signum == signal.SIGINT:
+        if _SIGNAL["received"] is not None and signum == signal.SIGINT and not _SIGNAL["recording"]:
             raise Interrupted(signum, at_once=True)  # a second Ctrl-C: stop now, without a checkpoint
         _SIGNAL["received"] = signum
 
@@ -85,6 +85,17 @@ def _leave_at_once_on_a_signal() -> None:
     a traceback (a second Ctrl-C after the first one's checkpoint, on JAX)."""
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda received, _frame: os._exit(128 + received))
+
+
+class recording:
+    """While the run's stop is being recorded (its summary written `interrupted`), a second Ctrl-C
+    waits for the write: raised inside it, it left the run `running` with no word of the stop."""
+
+    def __enter__(self):
+        _SIGNAL["recording"] += 1
+
+    def __exit__(self, *_):
+        _SIGNAL["recording"] -= 1
 
 
 def check_signal() -> None:

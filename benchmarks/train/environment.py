@@ -50,9 +50,10 @@ def describe() -> dict[str, object]:
             "versions": versions(), "backend": backends.current()}
 
 
-def segment(from_step: int) -> dict[str, object]:
-    """One process's stretch of a run: where and when it started training, and from which step."""
+def segment(from_step: int, jit: bool) -> dict[str, object]:
+    """One process's stretch of a run: where and when it started training, from which step, and
+    with XLA or not (a run may be resumed with another --jit: each segment says how it ran)."""
     from benchmarks.train import backends
 
     return {"host": socket.gethostname(), "pid": os.getpid(), "device": backends.device(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_step": from_step}
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_step": from_step, "jit": jit}

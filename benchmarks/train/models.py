@@ -47,13 +47,18 @@ class StrictTopK(keras.metrics.MeanMetricWrapper):
 
 def compile(model: keras.Model, recipe: Recipe, *, jit: bool, learning_rate=0.0) -> keras.Model:
     """The one way every command trains: the recipe's optimizer, sparse cross-entropy on
-    probabilities, top-1/top-5. `learning_rate`: a float or a schedule (BudgetSchedule)."""
+    probabilities, top-1/top-5, and the cross-entropy alone as a metric (`ce`: Keras' `loss` also
+    holds the weight-decay penalty, so it cannot be held against ln(classes)). `learning_rate`: a
+    float or a schedule (BudgetSchedule)."""
     # Weighted metrics: without sample weights they are the plain ones; with them (a multi-host
     # evaluation padded to whole batches) the padding counts for nothing. Keras' `metrics` ignore weights.
     model.compile(optimizer=keras.optimizers.get(recipe.optimizer_config(learning_rate)),
                   loss=keras.losses.SparseCategoricalCrossentropy(),
-                  weighted_metrics=[StrictTopK(1, name="top1"), StrictTopK(5, name="top5")],
+                  weighted_metrics=[StrictTopK(1, name="top1"), StrictTopK(5, name="top5"),
+                                    keras.metrics.SparseCategoricalCrossentropy(name="ce")],
                   jit_compile=jit)
+    if jit and not model.jit_compile:  # Keras turned it off (a layer without XLA support): never record XLA that did not run
+        raise RuntimeError(f"XLA was asked for, but Keras cannot compile {model.name} with XLA here: run it with --no-jit")
     return model
 
 
@@ -87,6 +92,13 @@ def learning_rate(recipe: Recipe, peak: float, total_steps: int | None):
     if recipe.schedule == "constant":
         return peak
     return 0.0 if total_steps is None else BudgetSchedule(peak, recipe.warmup, total_steps)
+
+
+def penalty(model: keras.Model) -> float:
+    """The weight-decay (L2) term that Keras adds to the loss, for the model's weights as they are."""
+    terms = model.losses
+    return float(keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.stack([keras.ops.sum(t) for t in terms])))) \
+        if terms else 0.0
 
 
 def sync(model: keras.Model) -> None:

@@ -11,6 +11,9 @@ from benchmarks.core.config import PRESETS, RECIPES, Budget, ConfigError, DataCo
 # Flags that map one to one onto DataConfig fields (None: not given, keep the preset's).
 DATA_FLAGS = ("dataset", "data_dir", "labels", "val_size", "select_on", "augment", "batch_size",
               "train_eval_size")
+# Flags that override one number of the recipe (None: not given, keep the recipe's); each override
+# is part of the run's identity (`RunConfig.differences`: the recipe differs from the registered one).
+RECIPE_FLAGS = {"learning_rate": "--lr", "warmup": "--warmup", "weight_decay": "--weight-decay"}
 
 
 def check_arch(name: str) -> str:
@@ -25,7 +28,8 @@ def check_arch(name: str) -> str:
 
 def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int], budget: str | None,
          recipe: str | None, data_flags: dict[str, Any], run_flags: dict[str, Any],
-         results_dir: str = "results", tuned_file: str | None = None) -> tuple[list[RunConfig], str]:
+         results_dir: str = "results", tuned_file: str | None = None,
+         recipe_flags: dict[str, Any] | None = None) -> tuple[list[RunConfig], str]:
     """(configs, note): the (budget x seed x arch) matrix in a fixed order, plus the preset's note.
     `budget` may be a sweep, '5m,15m,1h': every run once per budget, each with its own schedule."""
     if preset not in PRESETS:
@@ -37,7 +41,7 @@ def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int],
         raise ConfigError("name at least one architecture, or --all for the preset's suite")
     if any(not 0 <= s < 2**32 for s in seeds):  # Keras' and numpy's seeds are 32-bit
         raise ConfigError(f"seeds must be in 0..{2**32 - 1}, got {list(seeds)}")
-    the_recipe = RECIPES[recipe or chosen.recipe]
+    the_recipe = override(RECIPES[recipe or chosen.recipe], recipe_flags or {})
     budgets = parse_budgets(chosen.budget if budget is None else budget)
     given = {k: v for k, v in data_flags.items() if v is not None}
     unknown = set(given) - set(DATA_FLAGS)
@@ -60,6 +64,17 @@ def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int],
     for arch, hparams in dict.fromkeys((c.model_name, c.hparams) for c in configs):  # each distinct pair once
         check_hparams(arch, hparams)
     return configs, (chosen.note if all_ else "")
+
+
+def override(recipe, flags: dict[str, Any]):
+    """`recipe` with the numbers given on the command line (`RECIPE_FLAGS`), checked by the Recipe itself."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    if not given:
+        return recipe
+    try:
+        return dataclasses.replace(recipe, **given)
+    except ConfigError as error:
+        raise ConfigError(f"{', '.join(RECIPE_FLAGS[k] for k in given)}: {error}")
 
 
 def parse_budgets(text: str) -> list[Budget]:
@@ -128,15 +143,18 @@ def _tuned_recipe(record: Any, file) -> tuple[str | None, float, int]:
 
 def builder_options(values: Any, source: str) -> tuple[tuple[str, Any], ...]:
     """Builder options as a hashable, sorted tuple: JSON lists become tuples (`filters` is a list of
-    lists); anything but an object of options is one line."""
+    lists); anything but an object of options, or an option holding an object at any depth, is one line."""
     if not isinstance(values, dict):
         raise ConfigError(f"--hparams {source} must hold a JSON object of builder options")
 
-    def freeze(value):
-        return tuple(freeze(v) for v in value) if isinstance(value, list) else value
+    def freeze(key, value):
+        if isinstance(value, dict):  # no builder takes one, and a run's identity must be hashable
+            raise ConfigError(f"--hparams {source}: option {key!r} holds a JSON object; an option is a number, "
+                              f"string, boolean, null or a list of them")
+        return tuple(freeze(key, v) for v in value) if isinstance(value, list) else value
 
     try:
-        return tuple(sorted((str(k), freeze(v)) for k, v in values.items()))
+        return tuple(sorted((str(k), freeze(str(k), v)) for k, v in values.items()))
     except RecursionError:
         raise ConfigError(f"--hparams {source}: nested too deeply")
 
@@ -154,12 +172,13 @@ def load_hparams(path: str | None) -> tuple[tuple[str, Any], ...]:
         return ()
     import json
 
+    from benchmarks.core.storage import read_user_file
+
     try:
         if path.lstrip()[:1] in ("{", "["):  # inline JSON: --hparams '{"dropout": 0.3}'
             values = json.loads(path)
-        else:
-            with open(path) as f:
-                values = json.load(f)
+        else:  # a regular file only: a FIFO would wait forever
+            values = json.loads(read_user_file(path, limit=1 << 20))
     except (OSError, ValueError, RecursionError) as error:
         raise ConfigError(f"cannot read --hparams {path}: {str(error)[:200] or type(error).__name__}")
     values = values.get("builder", values) if isinstance(values, dict) else values

@@ -13,6 +13,7 @@ from typing import Any
 import keras
 
 import architectures
+from architectures import complexity
 from benchmarks.core.storage import atomic_write
 from benchmarks.core.units import format_duration
 from benchmarks.results import schema
@@ -32,16 +33,19 @@ def epoch_row(state, clock, train_logs: dict[str, float], val: dict[str, float],
     return {"epoch": state.epoch + 1, "partial": partial, "step": state.step, "images": state.step * batch_size,
             "loss": train_logs.get("loss"), "train_top1": train_logs.get("top1"), "train_top5": train_logs.get("top5"),
             "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"], "lr": clock.lr(),
+            "ce": train_logs.get("ce"), "val_ce": val.get("ce"), "penalty": None,
             "train_seconds": state.train_seconds,
             "images_per_second": steps * batch_size / seconds if seconds > 0 else None,
             "budget_used": min(clock.progress, 1.0), "train_flops": clock.train_flops, "train_eval_top1": None}
 
 
 def progress_line(who: str, clock, row: dict[str, Any]) -> str:
-    """One epoch's progress: budget used, accuracy, loss, speed and the ETA."""
+    """One epoch's progress: budget used, accuracy, loss (cross-entropy + weight-decay penalty, so
+    the first can be held against ln(classes)), speed and the ETA."""
+    parts = f" = CE {row['ce']:.3f} + L2 {row['loss'] - row['ce']:.3f}" if row.get("ce") is not None else ""
     return (f"{who} | epoch {row['epoch']}{' (partial)' if row['partial'] else ''} | "
             f"budget {row['budget_used']:6.1%} of {clock.budget} | val top-1 {row['val_top1']:6.2%} | "
-            f"loss {row['loss']:.3f} | {row['images_per_second'] or 0:,.0f} img/s | "
+            f"loss {row['loss']:.3f}{parts} | {row['images_per_second'] or 0:,.0f} img/s | "
             f"ETA {format_duration(clock.eta())}")
 
 
@@ -71,11 +75,13 @@ def build(config, info, state, clock, model, *, feed: str, status: str, final: d
         "images_per_second": statistics.median(speeds) if speeds else None,
         "best_val_top1": state.best_val_top1, "best_epoch": state.best_epoch,
         "final_val_top1": history[-1]["val_top1"] if history else None,
+        "final_val_ce": history[-1].get("val_ce") if history else None,
+        "final_penalty": history[-1].get("penalty") if history else None,
         "test_top1": None, "test_top5": None, "test_top1_final": None, "test_top5_final": None,
         "train_eval_top1": None, "gap": None,
         "time_to_target": time_to_target(history, info.targets),
-        "params": architectures.trainable_params(model) if model is not None else None,
-        "mmacs": architectures.macs(model) / 1e6 if model is not None else None,
+        "params": complexity.trainable_params(model) if model is not None else None,
+        "mmacs": complexity.macs(model) / 1e6 if model is not None else None,
         "backend": keras.backend.backend(),
         "resume_count": max(len(state.segments) - 1, 0), "segments": state.segments,
         "devices": sorted(set(devices)), "mixed_devices": len(set(devices)) > 1,
@@ -109,7 +115,8 @@ class Scalars:
     the TensorFlow backend only: elsewhere TensorFlow may be absent, and importing it beside JAX
     or torch would claim GPU memory for a few scalars."""
 
-    KEYS = ("loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr", "images_per_second")
+    KEYS = ("loss", "ce", "penalty", "train_top1", "val_loss", "val_ce", "val_top1", "val_top5", "lr",
+            "images_per_second")
 
     def __init__(self, folder: Path):
         self.folder, self._writer = Path(folder), None

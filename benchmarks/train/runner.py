@@ -24,7 +24,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-import architectures
+from architectures import complexity
 from benchmarks.core import budget
 from benchmarks.core.config import RunConfig
 from benchmarks.core.storage import Claim
@@ -71,11 +71,11 @@ class Run:
                      f"{self.who}: resuming from checkpoint {self.state.sequence} ({self.state.position()})")
         self.evaluator = Evaluator(self.model, self.feeder, self.state, train_eval=bool(self.splits.info.sizes.get(
             "train_eval")), train_eval_every=self.config.train_eval_every, best_weights=best_weights)
-        self.state.segments.append(segment := environment.segment(self.state.step))
+        self.state.segments.append(segment := environment.segment(self.state.step, self.config.jit))
         if self.chief:
             if restored is not None:  # a stop between the checkpoint and history.csv left it a row short
                 record.write_history(self.folder, self.state.history)
-            schema.append_environment(self.folder, {**environment.describe(), **segment})
+            schema.append_environment(self.folder, {**environment.describe(), **segment}, self.log)
             schema.write_summary(self.folder, self.summary("running"))
         return restored is not None
 
@@ -123,6 +123,7 @@ class Run:
         state = self.state
         val = self.evaluator(self.config.data.select_on)  # val, or test (the post's protocol)
         row = record.epoch_row(state, self.clock, train_logs, val, steps, seconds, partial)
+        row["penalty"] = models.penalty(self.model)  # of the weights `val` was evaluated with
         row["train_eval_top1"] = self.evaluator.periodic_train_eval()
         state.history.append(row)
         self.evaluator.consider(val["top1"])
@@ -159,13 +160,13 @@ def build(config: RunConfig, splits, counters: State, *, strategy=None, host: bo
         raise RuntimeError(f"this run is for the {config.backend} backend; Keras runs on {keras.backend.backend()}")
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:  # opt-in: deterministic kernels are slower, and speed is what is measured
-        backends.deterministic_ops()
+        backends.deterministic_ops(config.jit)
     keras.mixed_precision.set_global_policy(config.precision)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = models.make(config.model_name, info.num_classes, config.recipe, pixels=splits.pixels(),
                             mean=info.mean, std=info.std, hparams=config.hparams, host=host)
         clock = BudgetClock(config.budget, config.recipe, config.learning_rate, splits.steps_per_epoch,
-                            config.data.batch_size, budget.train_flops_per_image(architectures.macs(model)),
+                            config.data.batch_size, budget.train_flops_per_image(complexity.macs(model)),
                             counters=counters)
         models.compile(model, config.recipe, jit=config.jit,
                        learning_rate=models.learning_rate(config.recipe, config.learning_rate, clock.total))

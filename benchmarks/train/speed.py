@@ -18,7 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
-import architectures
+from architectures import complexity
 from benchmarks.core.budget import TRAIN_FLOPS_PER_MAC, Budget, train_flops_per_image
 from benchmarks.core.config import RECIPES, DataConfig
 from benchmarks.core.datasets import DATASETS
@@ -87,36 +87,51 @@ def resolve(config: SpeedConfig) -> SpeedConfig:
 
 
 def peak(device: str, precision: str, given: float | None) -> tuple[float | None, str]:
-    """(peak TFLOP/s, where it comes from): given, a GPU's datasheet, or the CPU's estimate."""
+    """(peak TFLOP/s, where it comes from): given, or a GPU's datasheet. A CPU has none here: what
+    can be estimated from /proc/cpuinfo is a nominal rate (`cpu_nominal`), not a ceiling."""
     if given:
         return given, "given (--peak-tflops)"
     for name, (fp32, low) in PEAK_TFLOPS.items():
         if name in device:
             return (fp32 if precision == "float32" else low), f"{name} datasheet, dense, no sparsity"
     if device.startswith("CPU"):
-        return cpu_peak()
+        return None, "none for a CPU (see the nominal rate)"
     return None, "unknown: give --peak-tflops"
 
 
-def cpu_peak(cpuinfo: str | None = None, cores: int | None = None) -> tuple[float | None, str]:
-    """fp32 peak of the CPUs this process may use: cores x clock x 2 FMA units x fp32 lanes of the
-    widest FMA the flags show (AVX-512: 16, AVX2: 8, else SSE: 4) x 2 FLOPs per FMA. Two FMA units
-    per core is what server cores since Haswell and Zen 2 have; a Zen 4 runs AVX-512 on 256-bit
-    units, so its true peak is half the AVX-512 figure. An estimate, and the record says so."""
+def cpu_nominal(precision: str, cpuinfo: str | None = None, cores: int | None = None) -> tuple[float | None, str]:
+    """A nominal float32 rate of the CPUs this process may use: cores x base clock x 2 FMA units x
+    fp32 lanes of the widest FMA the flags show (AVX-512: 16, AVX2: 8, else SSE: 4) x 2 FLOPs per
+    FMA. Not a peak: turbo clocks run above /proc/cpuinfo's base clock (measured here: WRN-16-4 at
+    102% of it), and a Zen 4 runs AVX-512 on 256-bit units (half). None for mixed precision: bf16
+    on AVX512_BF16 or AMX has rates of its own that are not estimated here."""
+    if precision != "float32":
+        return None, f"none for {precision} (AVX512_BF16 and AMX rates are not estimated)"
     try:
         cpuinfo = cpuinfo if cpuinfo is not None else Path("/proc/cpuinfo").read_text()
     except OSError:
-        return None, "unknown: no /proc/cpuinfo; give --peak-tflops"
+        return None, "unknown: no /proc/cpuinfo"
     fields = [line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line]
     flags = set(next((v.split() for k, v in fields if k.strip() == "flags"), []))
     clocks = [float(v) for k, v in fields if k.strip() == "cpu MHz"]
     if not clocks:
-        return None, "unknown: the CPU's clock is not in /proc/cpuinfo; give --peak-tflops"
+        return None, "unknown: the CPU's clock is not in /proc/cpuinfo"
     cores = cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     lanes, name = (16, "AVX-512") if "avx512f" in flags else (8, "AVX2+FMA") if {"avx2", "fma"} <= flags else (4, "SSE")
     ghz = max(clocks) / 1000
     tflops = cores * ghz * 2 * lanes * 2 / 1000
-    return tflops, f"estimated: {cores} cores x {ghz:.2f} GHz x 2 FMA units x {lanes} fp32 lanes ({name}) x 2"
+    return tflops, f"{cores} cores x {ghz:.2f} GHz base clock x 2 FMA units x {lanes} fp32 lanes ({name}) x 2"
+
+
+def bf16_flags(cpuinfo: str | None = None) -> list[str]:
+    """The CPU's bfloat16 instructions, as /proc/cpuinfo names them (avx512_bf16, amx_bf16)."""
+    try:
+        cpuinfo = cpuinfo if cpuinfo is not None else Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines()
+                      if line.split(":", 1)[0].strip() == "flags"), []))
+    return sorted(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def gflops(images_per_second: float, macs: float, training: bool) -> float:
@@ -164,11 +179,11 @@ def measure(arch: str, config: SpeedConfig, images: Pool | None = None) -> dict[
     train = [config.steps * config.batch_size / fit(config.steps) for _ in range(config.repeats)]
     predict(1)  # warm-up
     infer = [config.steps * config.batch_size / predict(config.steps) for _ in range(config.repeats)]
-    macs = architectures.macs(model)
+    macs = complexity.macs(model)
     keras.mixed_precision.set_global_policy("float32")
     return {"arch": arch, "pool_images": len(images.pixels), "batch_size": config.batch_size,
              "precision": config.precision, "jit": bool(config.jit),
-            "params": architectures.trainable_params(model), "mmacs": macs / 1e6,
+            "params": complexity.trainable_params(model), "mmacs": macs / 1e6,
             "compile_seconds": compile_seconds,
             "train_images_per_second": statistics.median(train), "train_min": min(train), "train_max": max(train),
             "train_gflops": gflops(statistics.median(train), macs, training=True),
@@ -190,6 +205,8 @@ def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
     device = backends.device()
     config = resolve(config)
     device_peak, peak_source = peak(device, config.precision, config.peak_tflops)
+    nominal, nominal_source = cpu_nominal(config.precision) if device.startswith("CPU") and not device_peak \
+        else (None, "")
     pipeline = pipeline_rate(config.batch_size)
     budget = Budget.parse(config.budget) if config.budget else None
     images = pool(config)
@@ -198,6 +215,7 @@ def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
     for arch in archs:
         row = measure(arch, config, images)
         row["train_peak_share"] = row["train_gflops"] / (device_peak * 1e3) if device_peak else None
+        row["train_nominal_share"] = row["train_gflops"] / (nominal * 1e3) if nominal else None
         row["verdict"] = ("input-bound" if pipeline < INPUT_BOUND_MARGIN * row["train_images_per_second"]
                           else "compute-bound")
         if budget is not None:
@@ -207,9 +225,35 @@ def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
         log(f"{arch}: {row['train_images_per_second']:,.0f} train img/s, {row['infer_images_per_second']:,.0f} "
             f"inference img/s")
     return {"device": device, "backend": keras.backend.backend(), "peak_tflops": device_peak, "peak_source": peak_source,
+            "nominal_tflops": nominal, "nominal_source": nominal_source,
+            "cpu_bf16": bf16_flags() if device.startswith("CPU") else [],
             "pipeline_images_per_second": pipeline, "config": dataclasses.asdict(config),
             "pool": {"images": len(images.pixels), "source": images.source},
             "cpu_threads": os.cpu_count(), "results": rows}
+
+
+def describe(report: dict[str, Any]) -> str:
+    """`speed`'s device line: the device, what it ran with, and what the shares are of."""
+    config = report["config"]
+    ran = f"{config['precision']}, {'XLA' if config['jit'] else 'no XLA'}"
+    if report["peak_tflops"]:
+        of = f"peak {report['peak_tflops']:.3g} TFLOP/s ({report['peak_source']})"
+    elif report.get("nominal_tflops"):
+        of = (f"no peak known; nominal fp32 rate {report['nominal_tflops']:.3g} TFLOP/s ({report['nominal_source']}; "
+              f"turbo clocks run above it, so a share of it can pass 100%)")
+    else:
+        of = f"no peak known ({report['peak_source']}; {report.get('nominal_source') or 'no nominal rate'})"
+    bf16 = f"; bf16 instructions: {', '.join(report['cpu_bf16'])}" if report.get("cpu_bf16") else ""
+    return f"{report['device']} ({report['backend']}, {ran}), {of}{bf16}"
+
+
+def _share(row: dict[str, Any]) -> dict[str, str]:
+    """The share of the device's peak, or on a CPU of its nominal rate (which turbo clocks exceed:
+    it is never called a peak)."""
+    if row.get("train_nominal_share") is not None:
+        return {"% of nominal": f"{100 * row['train_nominal_share']:.1f}"}
+    share = row.get("train_peak_share")
+    return {"% of peak": "-" if share is None else f"{100 * share:.1f}"}
 
 
 def table(report: dict[str, Any]):
@@ -220,7 +264,7 @@ def table(report: dict[str, Any]):
         rows.append({"arch": r["arch"], "compile s": f"{r['compile_seconds']:.1f}",
                      "train img/s": f"{r['train_images_per_second']:,.0f} [{r['train_min']:,.0f}-{r['train_max']:,.0f}]",
                      "train GFLOP/s": f"{r['train_gflops']:,.1f}",
-                     "% of peak": "-" if r["train_peak_share"] is None else f"{100 * r['train_peak_share']:.1f}",
+                     **_share(r),
                      "inference img/s": f"{r['infer_images_per_second']:,.0f}",
                      "verdict": r["verdict"],
                      **({"epochs in budget": f"{r['epochs_in_budget']:.1f}"} if "epochs_in_budget" in r else {})})

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Callable
 
 from benchmarks.core.config import ConfigError, RunConfig
-from benchmarks.core.storage import Claim, NoClaim, read_json, write_json
+from benchmarks.core.storage import Claim, NoClaim, read_json, set_aside, write_json
 from benchmarks.core.units import format_duration
 from benchmarks.data.loader import Facts, facts, load_splits
 from benchmarks.results import reading, schema
-from benchmarks.train import checkpoint
+from benchmarks.train import checkpoint, control
 from benchmarks.train.control import Diverged, Interrupted
 from benchmarks.train.record import write_history
 from benchmarks.train.runner import Run
@@ -100,8 +100,9 @@ def flops_per_image(config: RunConfig, data: Facts) -> float:
 def _macs(arch, hparams, classes, shape) -> float:
     """MACs per image of `arch` built for `shape` and `classes` (built once per distinct request)."""
     import architectures
+    from architectures import complexity
 
-    return architectures.macs(architectures.build(arch, num_classes=classes, input_shape=shape, **dict(hparams)))
+    return complexity.macs(architectures.build(arch, num_classes=classes, input_shape=shape, **dict(hparams)))
 
 
 FINISHED = ("complete", "diverged")  # re-running the same command does not train these again
@@ -112,15 +113,23 @@ def run_one(config: RunConfig, results_dir: Path, *, restart: bool = False, stra
     folder = results_dir / config.relative_dir()
     existing = schema.read_summary(folder)
     if isinstance(existing, dict) and existing.get("status") in FINISHED and not restart:
+        problem = reading.summary_problem(folder)
+        if problem:  # a value of the wrong type or range is never shown as a figure
+            existing = {"error": problem}
+            log(f"warning: {problem}; `--restart` retrains the run")
         if chief and not reading.history_readable(folder):
             _rebuild_history(folder, log)
         if chief and not _config_readable(folder):  # the summary is whole: only config.json was damaged
+            set_aside(folder / "config.json", "cannot be read", log)
             write_json(folder / "config.json", config.to_dict())
-            log(f"{folder / 'config.json'} was unreadable: rewritten from this run's configuration")
-        return _row(config, f"skipped ({existing['status']})", existing)
+        return _row(config, f"skipped ({existing.get('status', 'unreadable summary')})", existing)
     claim = Claim(folder) if chief else NoClaim()  # the processes of one multi-worker run share its claim
-    if not claim.acquire():
-        return _row(config, "skipped (claimed by another worker)", existing)
+    try:
+        if not claim.acquire():
+            return _row(config, "skipped (claimed by another worker)", existing)
+    except OSError as error:  # claim.json is a folder, a link or a device: this run only fails
+        log(f"{config.arch} seed {config.seed}: FAILED: {error}")
+        return _row(config, "failed", {"error": str(error)})
     try:
         if restart and chief and folder.exists():
             aside = _set_aside(results_dir, folder)
@@ -152,7 +161,8 @@ def _train(config, folder, claim, strategy, chief, verbose, log) -> dict:
         record = run.summary("complete", final=run.evaluator.final())
     except Interrupted as signal_:
         if chief:
-            schema.write_summary(folder, run.summary("interrupted", error=f"stopped by {signal_}"))
+            with control.recording():  # a second Ctrl-C now waits for this write
+                schema.write_summary(folder, run.summary("interrupted", error=f"stopped by {signal_}"))
         if signal_.at_once:
             log(f"{who}: stopped at once by a second {signal_}; the last checkpoint on disk (step "
                 f"{run.state.step} or earlier) is kept. Run the same command again to resume.")
@@ -184,15 +194,20 @@ def _check_config(folder: Path, config: RunConfig) -> None:
     except (OSError, ValueError):  # torn before it was ever renamed in? rewritten below
         held = None
     if not isinstance(held, dict) or not isinstance(held.get("data"), dict):
+        if held is not None or os.path.lexists(path):
+            set_aside(path, "is not a run configuration")
         write_json(path, config.to_dict())
         return
-    if _result_changing(held) != _result_changing(config.to_dict()):
+    ours = config.to_dict()
+    if _result_changing(held, ours) != _result_changing(ours, ours):
         raise ConfigError(f"{folder} holds a run of another configuration; use another --results-dir")
 
 
-def _result_changing(record: dict) -> dict:
-    out = {"data_digest": "", **{k: v for k, v in record.items() if k not in _NOT_RESULT_CHANGING}}
-    out["data"] = {k: v for k, v in record["data"].items() if k != "data_dir"}
+def _result_changing(record: dict, known: dict) -> dict:
+    """The fields of `record` that change a result, among those this archbench writes (`known`): a key
+    added by hand, or by a newer archbench, changes nothing that this one trains."""
+    out = {"data_digest": "", **{k: v for k, v in record.items() if k in known and k not in _NOT_RESULT_CHANGING}}
+    out["data"] = {k: v for k, v in record["data"].items() if k in known["data"] and k != "data_dir"}
     return out
 
 
@@ -213,15 +228,18 @@ def _rebuild_history(folder: Path, log) -> None:
     if loaded is None or not isinstance(loaded[0].get("state", {}).get("history"), list):
         log(f"warning: {folder / 'history.csv'} is unreadable and no checkpoint holds it: --restart retrains the run")
         return
+    set_aside(folder / "history.csv", f"is unreadable (rebuilt from checkpoint {loaded[0]['state'].get('sequence')})", log)
     write_history(folder, loaded[0]["state"]["history"])
-    log(f"{folder / 'history.csv'} was unreadable: rewritten from checkpoint {loaded[0]['state'].get('sequence')}")
 
 
 def _set_aside(results_dir: Path, folder: Path) -> Path:
     """--restart never deletes: the old run moves under results/.restarted/ (the report skips it)."""
     aside = results_dir / ".restarted" / f"{folder.relative_to(results_dir)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    aside.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(folder, aside)
+    try:
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(folder, aside)
+    except OSError as error:  # .restarted is a file, or not writable: nothing is moved, nothing trained
+        raise ConfigError(f"--restart cannot move {folder} to {aside.parent} ({error.strerror or error})")
     return aside
 
 

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from architectures import original
+from architectures import original_space as space
 from benchmarks.core import compat
 from benchmarks.core.config import RECIPES, Budget, ConfigError, DataConfig, RunConfig
 from benchmarks.core.storage import Claim, atomic_write, read_json, write_json
@@ -30,7 +30,7 @@ from benchmarks.tune.bookkeeping import hyperparameters, repair, requeue_failed
 from benchmarks.tune.findings import SearchFailed, summarize
 
 TUNERS = ("hyperband", "bayesian", "random")
-TUNABLE = {"original": original}  # architectures with a search space
+TUNABLE = {"original": space}  # architectures with a search space
 HYPERBAND_MAX_EPOCHS = 9  # hyperband's rungs; a trial gets budget * tuner/epochs / this
 DEFAULT_RECIPE = "post"  # the canonical search's base recipe (the blog post's own)
 FAILURES_IN_A_ROW = 3  # trials failing one after another before the search stops (keras-tuner's default)
@@ -102,14 +102,14 @@ class RunnerTuner(_base_tuner()):
         compat.keras_tuner_atomic_saves(self.oracle, atomic_write)
 
     def trial_config(self, values: dict[str, Any]) -> RunConfig:
-        space = {k: v for k, v in values.items() if k in original.SEARCH_SPACE}
-        recipe = dataclasses.replace(RECIPES[self.recipe_name], learning_rate=float(space["learning_rate"]),
-                                     batch_size=int(space["batch_size"]), base_batch=None)
-        data = dataclasses.replace(self.data, batch_size=int(space["batch_size"]), augment=recipe.augment)
+        point = {k: v for k, v in values.items() if k in space.SEARCH_SPACE}
+        recipe = dataclasses.replace(RECIPES[self.recipe_name], learning_rate=float(point["learning_rate"]),
+                                     batch_size=int(point["batch_size"]), base_batch=None)
+        data = dataclasses.replace(self.data, batch_size=int(point["batch_size"]), augment=recipe.augment)
         budget = self.budget
         if "tuner/epochs" in values:  # hyperband: a rung's share of the per-trial budget
             budget = budget.scaled(values["tuner/epochs"] / HYPERBAND_MAX_EPOCHS)
-        builder = original.builder_options({k: v for k, v in space.items() if k not in original.RECIPE_KEYS})
+        builder = space.builder_options({k: v for k, v in point.items() if k not in space.RECIPE_KEYS})
         return RunConfig(arch=self.arch, data=data, recipe=recipe, budget=budget,
                          hparams=tuple(sorted(builder.items())))
 
@@ -170,14 +170,28 @@ def check_search(arch: str, tuner: str, max_trials: int, recipe: str, data: Data
         raise ConfigError("tune selects on the validation split; it never selects on the test set")
     from benchmarks.data.loader import facts
 
-    batches = original.SEARCH_SPACE["batch_size"][0]
+    batches = space.SEARCH_SPACE["batch_size"][0]
     known = facts(dataclasses.replace(data, batch_size=min(batches)))
     digest, images = known.digest, known.train_size
     if images < max(batches):
         raise ConfigError(f"--val-split {data.val_size} leaves {images} training images, fewer than the "
                           f"search's largest batch ({max(batches)})")
-    budget.check_ceiling(images, max(batches))
+    flops = _smallest_model_flops(known) if budget.kind == "flops" else None
+    budget.check_ceiling(images, max(batches), flops)
     return digest
+
+
+def _smallest_model_flops(known) -> float:
+    """Training FLOPs per image of the space's smallest model: where a FLOP budget buys a trial the
+    most images, so the budget's ceiling is checked there (each trial counts its own model's)."""
+    import architectures
+    from architectures import complexity
+    from benchmarks.core.budget import train_flops_per_image
+
+    point = {name: choices[0] for name, (choices, _) in space.SEARCH_SPACE.items()}  # listed smallest first
+    model = architectures.build("original", num_classes=known.num_classes, input_shape=known.image_shape,
+                                **space.builder_options({k: v for k, v in point.items() if k not in space.RECIPE_KEYS}))
+    return train_flops_per_image(complexity.macs(model))
 
 
 def _claim(project: Path, identity: dict[str, Any]) -> None:

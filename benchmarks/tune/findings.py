@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from architectures import original
+from architectures import original_space as space
 from benchmarks.core.config import Budget, DataConfig
 from benchmarks.core.storage import atomic_write, write_json
 from benchmarks.results.tuned import best_path
@@ -36,7 +36,7 @@ def summarize(the_tuner, project: Path, results_dir: Path, data: DataConfig, arc
         score = metrics["val_top1"].get_best_value() if "val_top1" in metrics else None
         seconds = metrics["train_seconds"].get_best_value() if "train_seconds" in metrics else None
         rows.append({"trial": trial.trial_id, "status": trial.status, "val_top1": score, "train_seconds": seconds,
-                     **{k: v for k, v in trial.hyperparameters.values.items() if k in original.SEARCH_SPACE}})
+                     **{k: v for k, v in trial.hyperparameters.values.items() if k in space.SEARCH_SPACE}})
     table = pd.DataFrame(rows).sort_values("val_top1", ascending=False, na_position="last")
     atomic_write(project / "search.csv", lambda f: f.write(table.to_csv(index=False)))
     done = table[table["status"] == "COMPLETED"]
@@ -46,13 +46,13 @@ def summarize(the_tuner, project: Path, results_dir: Path, data: DataConfig, arc
         raise SearchFailed(f"no trial of {project} completed ({len(failed)} failed{', the last with ' + last if last else ''}); "
                            f"fix the cause and run the same command again: failed trials are retried")
     best = done.iloc[0]
-    values = {k: _plain(best[k]) for k in original.SEARCH_SPACE}
+    values = {k: _plain(best[k]) for k in space.SEARCH_SPACE}
     record = {"arch": arch, "variant": f"{arch}-tuned", "dataset": data.name, "tuner": tuner, "budget_per_trial": str(budget),
               "objective": "val_top1 (validation split; the test set is never used)",
               "score": float(best["val_top1"]), "hyperparameters": values,
-              "builder": _jsonable(original.builder_options({k: v for k, v in values.items()
-                                                            if k not in original.RECIPE_KEYS})),
-              "recipe": {"name": recipe, **{k: values[k] for k in original.RECIPE_KEYS}},
+              "builder": _jsonable(space.builder_options({k: v for k, v in values.items()
+                                                            if k not in space.RECIPE_KEYS})),
+              "recipe": {"name": recipe, **{k: values[k] for k in space.RECIPE_KEYS}},
               "trials": int(len(done)), "failed_trials": len(failed),
               "compute_seconds": float(done["train_seconds"].sum()), "search": str(project)}
     write_json(project / "best_hyperparameters.json", record)
@@ -73,7 +73,7 @@ def influence(done) -> list[str]:
     """Hyperparameters ordered by the share of score variance their values explain (eta squared)."""
     total = statistics.pvariance(done["val_top1"]) if len(done) > 1 else 0.0
     shares = {}
-    for name in original.SEARCH_SPACE:
+    for name in space.SEARCH_SPACE:
         if done[name].nunique() < 2 or total == 0:
             continue
         means = done.groupby(name)["val_top1"].transform("mean")
