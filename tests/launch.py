@@ -10,7 +10,8 @@ they test is the process, not a network, so two things differ from `python -m be
   (epoch, step, step_in_epoch) to PATH and waits there until a signal comes (SIGTERM, SIGINT: the
   run then goes on to its own handling). A tiny model trains an epoch in a fraction of a second,
   faster than a test watching the checkpoints from outside can react; held, it is stopped
-  exactly where the test says.
+  exactly where the test says. A held run checkpoints after every step: `--checkpoint-every`'s
+  timer, however short, is missed by a step faster than it (a bf16 step under XLA on JAX).
 - ARCHBENCH_TEST_GPU="NAME:MAJOR.MINOR": `--precision auto` and `--jit` unset resolve as they would
   on that GPU (an H100 is "NVIDIA H100 80GB HBM3:9.0"), and the run trains on the CPU with what
   they resolved to: the GPU's default path, run by CI that has no GPU. Only the resolution sees
@@ -28,8 +29,9 @@ GPU = "ARCHBENCH_TEST_GPU"
 
 
 def _hold_after_checkpoint(step: int, marker: Path, folder: str) -> None:
-    from benchmarks.train import control, runner
+    from benchmarks.train import checkpoint, control, runner
 
+    checkpoint.Checkpointer.due = lambda self, every_minutes: True
     save = runner.Run.save_checkpoint
 
     def save_and_hold(self) -> None:

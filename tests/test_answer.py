@@ -79,7 +79,7 @@ def test_the_sentence_names_each_budgets_winner(tmp_path):
 def test_the_report_opens_with_the_what_to_train_table(tmp_path):
     """Breaks when anything (warnings, a group's table, a figure) comes before the answer."""
     sweep_folder(tmp_path / "results", {b: {"original": [0.50, 0.51], "resnet20": [0.60, 0.61]} for b in ("30s", "90s")})
-    text = document.build(tmp_path / "results", tmp_path / "out", today="2026-01-01").read_text()
+    text = document.write(tmp_path / "results", tmp_path / "out", today="2026-01-01").read_text()
     lines = [line for line in text.splitlines() if line.strip()]
     assert lines[:2] == ["# archbench report", f"Generated 2026-01-01 from `{tmp_path / 'results'}`."]
     assert lines[2] == "## What to train" and lines[3].startswith("Train resnet20") and lines[3].endswith(".")
@@ -94,7 +94,7 @@ def test_one_what_to_train_table_per_setting(tmp_path):
     sweep_folder(tmp_path / "results", {"30s": {"original": [0.50, 0.51], "resnet20": [0.60, 0.61]}})
     sweep_folder(tmp_path / "results" / "bf16", {"30s": {"original": [0.70, 0.71], "vgg16": [0.30, 0.32]}},
                  precision="mixed_bfloat16")
-    text = document.build(tmp_path / "results", tmp_path / "out", today="2026-01-01").read_text()
+    text = document.write(tmp_path / "results", tmp_path / "out", today="2026-01-01").read_text()
     opening = text[text.index("## What to train"):text.index("## Fairness warnings")]
     assert opening.count("| budget | what to train |") == 2
     assert "### synthetic, float32, tensorflow, no XLA, CPU" in opening and "### synthetic, mixed_bfloat16" in opening
@@ -126,7 +126,7 @@ def test_the_sweep_figure_has_one_mean_line_per_row_and_a_panel_per_budget_kind(
 def test_a_report_with_a_sweep_opens_in_chromium_with_every_image_loaded(tmp_path):
     """tests/test_report_browser.py's check on a report that includes a budget sweep."""
     sweep_folder(tmp_path / "results", {b: {"original": [0.50, 0.51], "resnet20": [0.60, 0.62]} for b in ("30s", "90s")})
-    page = document.build(tmp_path / "results", tmp_path / "out", "html")
+    page = document.write(tmp_path / "results", tmp_path / "out", "html")
     html = page.read_text()
     assert html.count('src="data:image/png;base64,') == 9  # the sweep and four figures per budget
     seen = browser.inspect(page)
@@ -226,8 +226,8 @@ def test_an_architecture_has_one_colour_in_every_figure_of_two_reports_and_compa
     second = sweep_folder(tmp_path / "b", {b: {"wrn-16-4": [0.7, 0.71], "vgg16": [0.3, 0.31], "resnet20": [0.6, 0.62]}
                                            for b in ("30s", "90s")})
     fake_run(second, "original", 0, recipe="post", budget="30s")
-    figures = _figure_colours(monkeypatch, lambda: document.build(first, tmp_path / "ra", warn=lambda _: None))
-    figures += _figure_colours(monkeypatch, lambda: document.build(second, tmp_path / "rb", warn=lambda _: None))
+    figures = _figure_colours(monkeypatch, lambda: document.write(first, tmp_path / "ra", warn=lambda _: None))
+    figures += _figure_colours(monkeypatch, lambda: document.write(second, tmp_path / "rb", warn=lambda _: None))
     figures += _figure_colours(monkeypatch, lambda: compare.run(["vgg16", "resnet20"], second, tmp_path / "c",
                                                                 warn=lambda _: None))
     names = [name for name, _ in figures]

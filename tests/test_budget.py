@@ -11,7 +11,7 @@ from architectures import complexity
 from benchmarks.core.budget import MAX_EPOCHS, Budget, train_flops_per_image
 from benchmarks.core.config import RECIPES, ConfigError
 from benchmarks.data import loader
-from benchmarks.train import suite
+from benchmarks.train import preflight
 from tests.helpers import config, summary_of, train
 
 
@@ -48,13 +48,16 @@ def test_a_flop_budget_past_the_ceiling_is_refused():
     with pytest.raises(ConfigError, match="could never finish"):
         Budget.parse("1e25flops").check_ceiling(train_images=600, batch_size=32, flops_per_image=1e6)
     Budget.parse("1e12flops").check_ceiling(train_images=600, batch_size=32, flops_per_image=1e6)
-    assert MAX_EPOCHS == 100_000
+    at_the_ceiling = MAX_EPOCHS * 600 * 1e6  # exactly MAX_EPOCHS passes over the data: the last that may run
+    Budget("flops", at_the_ceiling).check_ceiling(train_images=600, batch_size=32, flops_per_image=1e6)
+    with pytest.raises(ConfigError, match="could never finish"):
+        Budget("flops", at_the_ceiling * 1.01).check_ceiling(train_images=600, batch_size=32, flops_per_image=1e6)
 
 
 def test_a_flop_budget_trains_for_that_compute_and_records_it(tmp_path):
     cfg = config(arch="resnet20")
     per_image = train_flops_per_image(complexity.macs(architectures.build("resnet20", num_classes=10)))
-    assert suite.flops_per_image(cfg, loader.facts(cfg.data)) == per_image
+    assert preflight.flops_per_image(cfg, loader.facts(cfg.data)) == per_image
     cfg = dataclasses.replace(cfg, budget=Budget("flops", 4.5 * 32 * per_image))  # 4.5 steps of 32 images
     assert train(cfg, tmp_path)["status"] == "complete"
     record = summary_of(tmp_path, cfg)
@@ -86,7 +89,7 @@ def test_each_optimizer_a_recipe_names_is_built_with_its_fields(name):
 
     recipe = dataclasses.replace(RECIPES["paper"], optimizer=name, momentum=0.8, nesterov=True)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax")])
-    optimizer = models.compile(model, recipe, jit=False, learning_rate=0.25).optimizer
+    optimizer = models.compile_for_training(model, recipe, jit=False, learning_rate=0.25).optimizer
     assert type(optimizer).__name__.lower() == name and float(optimizer.learning_rate) == 0.25
     if name == "sgd":
         assert optimizer.momentum == 0.8 and optimizer.nesterov is True

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 
+from benchmarks.core.budget import parse_sweep
 from benchmarks.core.published import PUBLISHED
 from benchmarks.report import compute, document
 from benchmarks.results import reading, targets
@@ -57,7 +58,7 @@ def test_the_cheapest_row_to_52_is_named_with_its_share_of_the_posts_compute(tmp
     line = compute.headline(runs, histories)
     assert line.startswith("resnet20 reached the post's two-day 52%") and f"1/{post / 8e13:,.0f}" in line
     assert "2 of 2 seeds" in line
-    text = document.build(root, tmp_path / "out", "md", warn=lambda *_: None).read_text()
+    text = document.write(root, tmp_path / "out", "md", warn=lambda *_: None).read_text()
     assert "### Compute to each target" in text and "Every row that reached the post's 52%" in text
     assert "original" not in text.split("Every row that reached the post's 52%")[1].split("Validation is")[0]
 
@@ -90,7 +91,7 @@ def test_published_results_are_drawn_and_tabled_for_cifar100_only_and_never_aver
             for seed in (0, 1):
                 fake_run(root, "resnet20", seed, budget=budget, dataset=dataset, test_top1=0.2 + seed / 100)
                 fake_run(root, "original", seed, budget=budget, dataset=dataset, test_top1=0.1 + seed / 100)
-        text = document.build(root, tmp_path / f"out-{dataset}", "md", warn=lambda *_: None).read_text()
+        text = document.write(root, tmp_path / f"out-{dataset}", "md", warn=lambda *_: None).read_text()
         assert ("Published CIFAR-100 results" in text) == (dataset == "cifar100")
         assert "68.8" not in text.split("## Across budgets")[0]  # never in the answer's numbers
         runs, _ = reading.load(root)
@@ -113,18 +114,18 @@ def test_seeds_of_a_flop_budget_on_two_devices_are_one_row_but_their_times_are_n
     assert len([1 for k, _ in groups if k["budget"] == "30s"]) == 2  # a time budget: each device its own
     cells = format_table(main_table(flop[0])).iloc[0]
     assert cells["images/s"] == "mixed devices" and "(n=2)" in cells["test top-1 %"]
-    text = document.build(root, tmp_path / "out", "md", warn=lambda *_: None).read_text()  # no speed to plot: no figure
+    text = document.write(root, tmp_path / "out", "md", warn=lambda *_: None).read_text()  # no speed to plot: no figure
     assert "devices CPU: AMD EPYC (2 cores), CPU: Intel Xeon (2 cores)" in text
 
 
 # ------------------------------------------------------------------------------ recipe flags
 def test_recipe_overrides_are_part_of_the_identity(tmp_path, cli_in_process):
-    from benchmarks.train import plan
+    from benchmarks.train import matrix
 
-    kw = dict(all_=False, preset="smoke", seeds=[0], budget="1epochs", recipe=None,
+    kw = dict(all_=False, preset="smoke", seeds=[0], budget=parse_sweep("1epochs"), recipe=None,
               data_flags={}, run_flags={})
-    (base,), _ = plan.plan(["vgg16"], **kw)
-    (lower,), _ = plan.plan(["vgg16"], **kw, recipe_flags={"learning_rate": 0.02, "warmup": 0.2})
+    (base,), _ = matrix.configs(["vgg16"], **kw)
+    (lower,), _ = matrix.configs(["vgg16"], **kw, recipe_flags={"learning_rate": 0.02, "warmup": 0.2})
     assert lower.recipe.learning_rate == 0.02 and lower.recipe.warmup == 0.2
     assert lower.relative_dir() != base.relative_dir()
     assert "learning_rate=0.02" in lower.variant() and "warmup=0.2" in lower.variant()

@@ -15,7 +15,7 @@ import pytest
 from benchmarks.core.config import RECIPES, Budget, ConfigError, RunConfig
 from benchmarks.data import archives
 from benchmarks.results import schema
-from benchmarks.train import checkpoint, suite
+from benchmarks.train import checkpoint, preflight, suite
 from tests import cifar_files
 from tests.helpers import TINY, cli, config, held, hold, summary_of, train
 
@@ -60,10 +60,10 @@ def test_a_different_archive_gets_its_own_folder(tmp_path):
     cifar_files.edit_pickle(b, "data_batch_1", labels=[(labels[0] + 1) % 10, *labels[1:]])
     data = dict(dataset="cifar10", synthetic_classes=10, val_size=20, train_eval_size=20, batch_size=16)
     configs = [config(data={**data, "data_dir": str(folder.parent)}) for folder in (a, b)]
-    prepared = suite.prepare(configs)
+    prepared = preflight.prepare(configs)
     assert all(c.data_digest for c in prepared)  # neither is the published archive
     assert prepared[0].relative_dir() != prepared[1].relative_dir()
-    assert suite.prepare(configs[:1])[0].relative_dir() == prepared[0].relative_dir()  # stable
+    assert preflight.prepare(configs[:1])[0].relative_dir() == prepared[0].relative_dir()  # stable
 
 
 @pytest.mark.parametrize("args,message", [
@@ -90,7 +90,7 @@ def test_bad_run_input_is_refused_before_anything_runs(tmp_path, cli_in_process,
 def test_a_run_that_fails_to_build_is_recorded_and_the_suite_goes_on(tmp_path):
     bad = dataclasses.replace(config(arch="original", budget="3steps"), hparams=(("dense_units", 0),))
     good = config(arch="resnet20", budget="3steps")
-    rows = suite.run_all(suite.prepare([bad, good]), tmp_path, verbose=0, log=lambda *_: None)
+    rows = suite.run_all(preflight.prepare([bad, good]), tmp_path, verbose=0, log=lambda *_: None)
     assert [r["status"] for r in rows] == ["failed", "complete"]
     failed = summary_of(tmp_path, bad)
     assert failed["status"] == "failed" and "dense_units" in failed["error"]
@@ -276,3 +276,23 @@ def test_a_second_ctrl_c_raises_at_once_without_waiting_for_a_checkpoint():
         control._SIGNAL["received"] = None
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def test_a_signal_during_the_exit_of_an_interrupted_command_is_ignored_not_fatal(monkeypatch):
+    """Python resets its own signal handlers to the default as it finalizes (after the atexit
+    hooks): a second Ctrl-C landing then killed an interrupted run's process with -2 instead of
+    130. Once the command ends because of a signal, later ones are ignored at the OS level, which
+    finalization keeps; a command that ends normally still leaves at once on a signal."""
+    from benchmarks.train import control
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        monkeypatch.setitem(control._SIGNAL, "received", signal.SIGINT)
+        control._leave_at_once_on_a_signal()
+        assert all(signal.getsignal(s) is signal.SIG_IGN for s in saved)
+        monkeypatch.setitem(control._SIGNAL, "received", None)
+        control._leave_at_once_on_a_signal()
+        assert all(callable(signal.getsignal(s)) for s in saved)
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)

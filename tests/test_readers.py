@@ -144,7 +144,7 @@ def test_diverged_runs_are_listed_with_epoch_and_step(tmp_path):
     assert any(w.startswith("resnet20 seed 2 diverged at epoch 2, step 37") and "left out of every mean" in w
                for w in warnings)
     assert "run the same" not in " ".join(w for w in warnings if "diverged" in w)  # not an unfinished run
-    text = document.build(results_dir, tmp_path / "r", warn=lambda _: None).read_text()
+    text = document.write(results_dir, tmp_path / "r", warn=lambda _: None).read_text()
     assert "diverged at epoch 2, step 37" in text and "2/3, 1 diverged" in text
     text, _ = compare.run(["original", "resnet20"], results_dir, tmp_path / "c", warn=lambda _: None)
     assert "resnet20 seed 2 diverged at epoch 2, step 37" in text
@@ -299,7 +299,7 @@ def test_an_archive_that_fails_its_sha256_is_warned_in_report_and_compare(tmp_pa
     runs, _ = reading.load(results_dir)
     expected = f"The dataset archive of resnet20 seed 2 does not match the published sha256 ({SHA_WARNING})"
     assert any(w.startswith(expected) for w in caveats.fairness_warnings(runs))
-    assert expected in document.build(results_dir, tmp_path / "r", warn=lambda _: None).read_text()
+    assert expected in document.write(results_dir, tmp_path / "r", warn=lambda _: None).read_text()
     text, _ = compare.run(["original", "resnet20"], results_dir, tmp_path / "c", warn=lambda _: None)
     assert expected in text
     assert not any("sha256" in w for w in caveats.fairness_warnings(runs[runs["seed"] != 2]))

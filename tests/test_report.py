@@ -48,7 +48,7 @@ def test_main_table_means_and_stds_over_two_seeds(smoke_results):
 
 
 def test_report_writes_markdown_and_figures(smoke_results, tmp_path):
-    path = document.build(smoke_results, tmp_path, today="2026-01-01")
+    path = document.write(smoke_results, tmp_path, today="2026-01-01")
     text = path.read_text()
     assert "SYNTHETIC DATA" in text and "| original" in text and "| resnet20" in text
     for column in ("params", "MMACs", "images/s", "test top-1 %", "gap (pts)", "time to 52% val", "completed"):
@@ -57,7 +57,7 @@ def test_report_writes_markdown_and_figures(smoke_results, tmp_path):
     pngs = sorted(tmp_path.glob("*.png"))
     assert len(pngs) == 4 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000 for p in pngs)
     again = tmp_path / "again"
-    document.build(smoke_results, again, today="2026-01-01")
+    document.write(smoke_results, again, today="2026-01-01")
     assert (again / "report.md").read_text() == text.replace(str(tmp_path), str(again)) or \
         (again / "report.md").read_text() == text
     assert all((again / p.name).read_bytes() == p.read_bytes() for p in pngs)
@@ -92,7 +92,7 @@ def test_figures_aggregate_seeds_and_speak_in_human_units(smoke_results):
 
 def test_html_is_self_contained(smoke_results, tmp_path):
     """Breaks if a figure is linked instead of embedded, or markdown reaches the page unconverted."""
-    path = document.build(smoke_results, tmp_path, fmt="html")
+    path = document.write(smoke_results, tmp_path, fmt="html")
     html = path.read_text()
     assert html.count("data:image/png;base64,") == 4 and "<table>" in html and 'src="0' not in html
     assert "<strong>" in html and "**" not in html and "<blockquote>" in html and "|---" not in html
@@ -149,7 +149,7 @@ def test_fairness_warnings_and_failed_runs(smoke_results, tmp_path):
     warnings = caveats.fairness_warnings(runs)
     assert any("different budgets" in w for w in warnings)
     assert any(w.startswith("original [") and "seed 1 is failed (ValueError: boom)" in w for w in warnings)
-    text = document.build(mixed, tmp_path / "out").read_text()
+    text = document.write(mixed, tmp_path / "out").read_text()
     assert "budget 3epochs" in text and "budget 2epochs" in text and "1/2" in text
 
 
@@ -225,7 +225,7 @@ def test_html_escapes_the_runs_text_and_renders_tables_and_bold(tmp_path):
     would vanish into a tag), or leaves the markdown's tables, bold or figure links unrendered."""
     results_dir = two_arch_folder(tmp_path / "results")
     fake_run(results_dir, "resnet20", 5, status="failed", error="TypeError: <class 'int'> is not <b>callable</b>")
-    html = document.build(results_dir, tmp_path / "r", fmt="html", warn=lambda _: None).read_text()
+    html = document.write(results_dir, tmp_path / "r", fmt="html", warn=lambda _: None).read_text()
     # the run's text is kept readable and inert: its angle brackets become look-alikes, never a tag
     assert "‹class 'int'› is not ‹b›callable‹/b›" in html and "<b>callable" not in html
     assert re.search(r"<th[^>]*>test top-1 %</th>", html) and re.search(r"<td[^>]*><strong>61.0 ± 1.4 \(n=2\)", html)
@@ -238,7 +238,7 @@ def test_html_escapes_the_runs_text_and_renders_tables_and_bold(tmp_path):
 def test_no_table_is_wider_than_a_page_and_shared_options_are_said_once(smoke_results, tmp_path):
     """Breaks when a report table grows wider than a GitHub page (about 110 characters as rendered),
     or when every row's name repeats the options all rows share (the smoke preset's data options)."""
-    text = document.build(smoke_results, tmp_path, today="2026-01-01").read_text()
+    text = document.write(smoke_results, tmp_path, today="2026-01-01").read_text()
     rows = [line for line in text.splitlines() if line.startswith("|") and not re.fullmatch(r"[-:| ]+", line)]
     widths = [sum(len(cell.strip().replace("**", "")) + 4 for cell in line.strip("|").split("|")) for line in rows]
     assert rows and max(widths) <= tables.PAGE, max(zip(widths, rows))

@@ -12,7 +12,7 @@ from tests.helpers import two_arch_folder
 
 
 def test_the_html_report_opens_in_chromium_with_every_image_loaded(tmp_path):
-    page = document.build(two_arch_folder(tmp_path / "results"), tmp_path / "out", "html")
+    page = document.write(two_arch_folder(tmp_path / "results"), tmp_path / "out", "html")
     seen = browser.inspect(page)
     assert seen["images"] and all(width > 0 for width in seen["images"]), seen["images"]
     assert not seen["errors"], seen["errors"]

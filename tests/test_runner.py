@@ -17,7 +17,7 @@ import architectures
 from architectures import complexity
 from benchmarks.core.config import RECIPES, Budget
 from benchmarks.results import reading, schema
-from benchmarks.train import checkpoint, clock, runner, suite
+from benchmarks.train import checkpoint, clock, matrix, runner, suite
 from tests.helpers import (
     RESUME_ARGS,
     STEPS_PER_EPOCH,
@@ -99,7 +99,7 @@ def test_each_step_is_charged_its_compute_not_its_dispatch():
     control, state = _driven_control()
     device, steps, most_queued = {"free_at": 0.0}, [], 0
     with concurrent.futures.ThreadPoolExecutor() as pool:
-        with pytest.raises(runner.BudgetReached):
+        with pytest.raises(runner.StopTraining):
             for batch in range(20):
                 control.on_train_batch_begin(batch)
                 most_queued = max(most_queued, sum(s.ready_at > time.perf_counter() for s in steps))
@@ -119,7 +119,7 @@ def test_a_step_whose_end_never_comes_does_not_hang_the_loop(monkeypatch):
     monkeypatch.setattr(StepControl, "STALL_SECONDS", 0.2)
     control, state = _driven_control("4steps")
     started = time.perf_counter()
-    with pytest.raises(runner.BudgetReached):
+    with pytest.raises(runner.StopTraining):
         for batch in range(10):
             control.on_train_batch_begin(batch)
             if batch != 1:  # batch 1's end never reports
@@ -129,12 +129,12 @@ def test_a_step_whose_end_never_comes_does_not_hang_the_loop(monkeypatch):
 
 def test_schedule_warms_up_then_reaches_zero_at_the_budget():
     recipe = RECIPES["paper"]
-    lrs = [clock.learning_rate(recipe, 0.1, p) for p in np.linspace(0, 1, 101)]
+    lrs = [clock.scheduled_lr(recipe, 0.1, p) for p in np.linspace(0, 1, 101)]
     assert lrs[0] == 0.0 and lrs[-1] == 0.0 and max(lrs) == pytest.approx(0.1, rel=0.02)
     peak = int(np.argmax(lrs))
     assert all(a <= b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))
     assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:]))
-    assert clock.learning_rate(RECIPES["post"], 1e-3, 0.7) == 1e-3
+    assert clock.scheduled_lr(RECIPES["post"], 1e-3, 0.7) == 1e-3
 
 
 @pytest.mark.parametrize("warmup", [0.02, 0.0])
@@ -144,7 +144,7 @@ def test_the_in_step_schedule_is_the_budget_aware_schedule(warmup):
     recipe, total = dataclasses.replace(RECIPES["paper"], warmup=warmup), 250
     schedule = BudgetSchedule(0.1, recipe.warmup, total)
     got = [float(schedule(step)) for step in range(total + 5)]
-    want = [clock.learning_rate(recipe, 0.1, step / total) for step in range(total + 5)]
+    want = [clock.scheduled_lr(recipe, 0.1, step / total) for step in range(total + 5)]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
     assert want[0] == 0.0 if warmup else want[0] == 0.1
 
@@ -183,7 +183,7 @@ def test_the_optimizer_follows_the_schedule_on_every_backend(tmp_path, budget):
     if budget == "30steps":  # the schedule's value at the optimizer's step count: exactly zero
         assert used == 0.0 and run.state.step == 30
     else:  # the value the loop last set (on JAX it needs a state sync to reach the optimizer)
-        assert used == pytest.approx(run.control.lr_set, rel=1e-6) and 0.0 < run.control.lr_set < 0.9 * cfg.learning_rate
+        assert used == pytest.approx(run.control.lr_set, rel=1e-6) and 0.0 < run.control.lr_set < 0.9 * cfg.peak_lr
 
 
 def test_run_records_the_final_lr_near_zero_and_all_metrics(tmp_path):
@@ -256,7 +256,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path):
     newest.write_bytes(newest.read_bytes()[:1000])
     logs = []
     meta, _ = checkpoint.load_latest(folder, log=logs.append)
-    assert meta["state"]["sequence"] == int(previous.name[5:14]) and "skipped" in logs[0]
+    assert meta["state"]["sequence"] == checkpoint.number(previous) and "skipped" in logs[0]
 
 
 def test_different_configs_never_share_a_folder():
@@ -340,7 +340,7 @@ def test_two_workers_split_the_suite_without_doing_a_run_twice(tmp_path, cli_env
 
 def test_shards_are_interleaved_and_cover_the_matrix():
     configs = list(range(7))
-    parts = [suite.shard(configs, i, 3) for i in range(3)]
+    parts = [matrix.shard(configs, i, 3) for i in range(3)]
     assert parts[0] == [0, 3, 6] and sorted(sum(parts, [])) == configs
 
 

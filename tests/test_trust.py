@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks.core import storage
+from benchmarks.core.budget import parse_sweep
 from benchmarks.core.errors import ConfigError
 from benchmarks.report import answer, compare
 from benchmarks.results import reading
@@ -67,9 +68,9 @@ def test_a_malformed_claim_timeout_is_one_line_where_it_is_used(monkeypatch):
 
 
 def test_the_same_architecture_twice_is_planned_once():
-    from benchmarks.train import plan
+    from benchmarks.train import matrix
 
-    configs, _ = plan.plan(["resnet20", "resnet20"], all_=False, preset="smoke", seeds=[0], budget="2steps",
+    configs, _ = matrix.configs(["resnet20", "resnet20"], all_=False, preset="smoke", seeds=[0], budget=parse_sweep("2steps"),
                            recipe=None, data_flags={}, run_flags={})
     assert [c.arch for c in configs] == ["resnet20"]
 
@@ -108,10 +109,10 @@ def test_compare_of_architectures_that_share_no_budget_is_an_error_and_writes_no
 def test_deterministic_and_strategy_are_part_of_a_runs_identity():
     """`--deterministic` (one thread per op: slower) and `--strategy` change what a time budget
     buys: two runs differing only in them must never share a folder or a row."""
-    from benchmarks.train import plan
+    from benchmarks.train import matrix
 
     def one(**flags):
-        (config,), _ = plan.plan(["resnet20"], all_=False, preset="smoke", seeds=[0], budget="15s", recipe=None,
+        (config,), _ = matrix.configs(["resnet20"], all_=False, preset="smoke", seeds=[0], budget=parse_sweep("15s"), recipe=None,
                                  data_flags={}, run_flags=flags)
         return config
 
@@ -238,7 +239,7 @@ def test_only_regular_files_inside_the_folder_are_read(tmp_path, monkeypatch):
     errors = " ".join(runs["error"].dropna())
     assert "symbolic link" in errors and "not a regular file" in errors and str(good) not in errors
     warned = []
-    path = document.build(root, tmp_path / "out", fmt="md", warn=warned.append)
+    path = document.write(root, tmp_path / "out", fmt="md", warn=warned.append)
     assert not list((tmp_path / "out").glob("tuning-*")) and "private" not in path.read_text()
     assert any("search.png" in w and "symbolic link" in w for w in warned)
 
@@ -316,7 +317,7 @@ def test_no_string_from_a_results_folder_becomes_markup_in_report_md(tmp_path):
     from benchmarks.report import document
 
     root, _ = hostile_folder(tmp_path / "r")
-    text = document.build(root, tmp_path / "out", "md", warn=lambda *_: None).read_text()
+    text = document.write(root, tmp_path / "out", "md", warn=lambda *_: None).read_text()
     headings = [line for line in text.splitlines() if line.startswith("#")]
     assert headings.count("## What to train") == 1 and not any("forged" in h for h in headings)
     assert not any(line.startswith("| forged") for line in text.splitlines())
@@ -331,7 +332,7 @@ def test_the_html_report_runs_no_script_and_fetches_nothing(tmp_path):
     from tests import browser
 
     root, _ = hostile_folder(tmp_path / "r")
-    page = document.build(root, tmp_path / "out", "html", warn=lambda *_: None)  # no KeyError on a fake figure
+    page = document.write(root, tmp_path / "out", "html", warn=lambda *_: None)  # no KeyError on a fake figure
     html = page.read_text()
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     assert "href" not in html and "<script" not in html and "<img src=x" not in html
@@ -353,7 +354,7 @@ def test_numbers_out_of_range_make_an_unreadable_row_not_a_traceback(tmp_path, f
     runs, _ = reading.load(tmp_path / "r")
     bad = runs[runs["arch"] == "resnet20"].iloc[0]
     assert bad["status"] == "unreadable" and f"{field}: " in bad["error"] and "outside" in bad["error"]
-    document.build(tmp_path / "r", tmp_path / "out", "md", warn=lambda *_: None)  # no TypeError, no log-axis error
+    document.write(tmp_path / "r", tmp_path / "out", "md", warn=lambda *_: None)  # no TypeError, no log-axis error
     fake_run(tmp_path / "r", "resnet20", 1)
     compare.run(["original", "resnet20"], tmp_path / "r", tmp_path / "out")
 
@@ -441,9 +442,9 @@ def test_determinism_is_opt_in(tmp_path, monkeypatch):
 def test_a_suite_runs_seed_by_seed_with_the_post_recipe_in_each_seed():
     """Every row gets seed 0 before any gets seed 1 (an interrupted suite already compares every
     row), and consecutive runs share one seed's data splits."""
-    from benchmarks.train import plan
+    from benchmarks.train import matrix
 
-    configs, _ = plan.plan([], all_=True, preset="smoke", seeds=[0, 1], budget="2steps,4steps", recipe=None,
+    configs, _ = matrix.configs([], all_=True, preset="smoke", seeds=[0, 1], budget=parse_sweep("2steps,4steps"), recipe=None,
                            data_flags={}, run_flags={})
     order = [(str(c.budget), c.seed, c.arch, c.recipe.name) for c in configs]
     suite = ("original", "vgg16", "resnet20", "wrn-16-4")

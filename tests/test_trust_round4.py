@@ -18,7 +18,7 @@ from tests.helpers import config, fake_run, summary_of, sweep_folder, table_of, 
 
 
 def quiet_report(root, out):
-    return document.build(root, out, "md", warn=lambda *_: None).read_text()
+    return document.write(root, out, "md", warn=lambda *_: None).read_text()
 
 
 # ------------------------------------------------------------------------ one seed, one sample
@@ -193,17 +193,18 @@ def test_a_hand_edited_environment_is_moved_aside_with_a_warning(tmp_path, conte
 
 
 def test_a_harmless_key_in_config_json_keeps_the_run_and_a_changed_value_does_not(tmp_path):
-    from benchmarks.train import suite
+
+    from benchmarks.train import run_folder
 
     cfg = config(budget="2steps")
     folder = tmp_path / cfg.relative_dir()
     train(cfg, tmp_path)
     held = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**held, "note": "mine", "data": {**held["data"], "x": 1}}))
-    suite._check_config(folder, cfg)  # its own run still
+    run_folder.check_config(folder, cfg)  # its own run still
     (folder / "config.json").write_text(json.dumps({**held, "budget": "3steps"}))
     with pytest.raises(ConfigError, match="holds a run of another configuration"):
-        suite._check_config(folder, cfg)
+        run_folder.check_config(folder, cfg)
 
 
 # ------------------------------------------------------------------------------ claims of any shape
@@ -364,3 +365,30 @@ def test_a_checkpoint_that_is_a_fifo_or_link_is_skipped_not_waited_on(tmp_path, 
     meta, _ = checkpoint.load_latest(folder, log=logged.append)
     assert sum("is not a regular file" in line for line in logged) == 2
     assert meta == checkpoint.read(newest)[0]
+
+
+# ------------------------------------------------------------------------- what the record says
+def test_the_schema_names_every_dataset_and_version_a_run_writes():
+    from benchmarks.core.datasets import DATASETS
+    from benchmarks.train import environment
+
+    dataset = schema.SUMMARY_SCHEMA["dataset"][1]
+    assert all(name in dataset for name in DATASETS if name != "folder") and "folder-<folder name>" in dataset
+    versions = schema.SUMMARY_SCHEMA["versions"][1]
+    assert all(key in versions for key in environment.versions())
+
+
+def test_a_run_from_a_changed_checkout_keeps_its_diff(tmp_path, monkeypatch):
+    import subprocess
+
+    from benchmarks.train import environment
+
+    monkeypatch.setattr(environment, "git_revision", lambda: "abc+dirty")
+    big = b"+" * 5000
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=big))
+    monkeypatch.setattr(environment, "DIFF_LIMIT", 1000)
+    path = environment.write_source_diff(tmp_path)
+    text = path.read_bytes()
+    assert text.startswith(b"+" * 1000) and b"cut at 1,000 of 5,000 bytes" in text and len(text) < 1100
+    monkeypatch.setattr(environment, "git_revision", lambda: "abc")  # a clean checkout: nothing written
+    assert environment.write_source_diff(tmp_path / "clean") is None and not (tmp_path / "clean").exists()

@@ -12,9 +12,10 @@ import architectures
 from architectures import complexity
 from architectures.original_space import POST_POINT, SEARCH_SPACE, builder_options
 from benchmarks.cli import commands
+from benchmarks.core.budget import parse_sweep
 from benchmarks.core.config import PRESETS, Budget, ConfigError, DataConfig
 from benchmarks.results import reading, schema, tuned
-from benchmarks.train import plan, suite
+from benchmarks.train import matrix, suite
 from benchmarks.tune import bookkeeping, engine, findings
 from tests.helpers import cli, held, hold
 from tests.test_architectures import describe
@@ -75,7 +76,7 @@ def test_a_tiny_search_writes_the_best_and_a_summary(searched):
 
 def test_original_tuned_trains_the_best(searched, tmp_path):
     folder, best = searched
-    configs, _ = plan.plan(["original-tuned"], all_=False, preset="smoke", seeds=[0], budget="4steps",
+    configs, _ = matrix.configs(["original-tuned"], all_=False, preset="smoke", seeds=[0], budget=parse_sweep("4steps"),
                            recipe=None, data_flags={}, run_flags={}, results_dir=str(folder))
     (config,) = configs
     assert config.recipe.name == "post" and config.recipe.learning_rate == best["recipe"]["learning_rate"]
@@ -89,8 +90,8 @@ def test_original_tuned_trains_the_best(searched, tmp_path):
 
 
 def test_original_tuned_without_a_search_is_a_clear_error(tmp_path):
-    with pytest.raises(plan.ConfigError, match="run `python -m benchmarks tune original"):
-        plan.plan(["original-tuned"], all_=False, preset="smoke", seeds=[0], budget=None, recipe=None,
+    with pytest.raises(matrix.ConfigError, match="run `python -m benchmarks tune original"):
+        matrix.configs(["original-tuned"], all_=False, preset="smoke", seeds=[0], budget=None, recipe=None,
                   data_flags={}, run_flags={}, results_dir=str(tmp_path))
 
 

@@ -24,14 +24,12 @@ def cmd_list(args) -> int:
 def cmd_run(args) -> int:
     from pathlib import Path
 
-    from benchmarks.train import control, plan, suite
+    from benchmarks.train import control, matrix, preflight, suite
 
-    seeds = range(args.seeds) if args.seeds is not None else [args.seed or 0]
+    seeds = range(args.seeds) if args.seeds is not None else [args.seed or 0]  # each seed checked by DataConfig
     if args.seeds is not None and not 1 <= args.seeds <= 1000:
         raise ConfigError(f"--seeds must be in 1..1000, got {args.seeds}")
-    if args.seed is not None and not 0 <= args.seed < 2**32:
-        raise ConfigError(f"--seed must be in 0..{2**32 - 1}, got {args.seed}")
-    data_flags = {k: getattr(args, k) for k in plan.DATA_FLAGS}
+    data_flags = {k: getattr(args, k) for k in matrix.DATA_FLAGS}
     _outside_data(Path(args.results_dir), args.data_dir, "--results-dir")
     if args.restart:
         _check_restart_folder(Path(args.results_dir))
@@ -43,17 +41,17 @@ def cmd_run(args) -> int:
                  "deterministic": args.deterministic}
     tuned_file = args.hparams if any(a.endswith("-tuned") for a in args.archs) else None
     if args.hparams and not tuned_file:
-        run_flags["hparams"] = plan.load_hparams(args.hparams)
-    configs, note = plan.plan(args.archs, all_=args.all, preset=args.preset, seeds=list(seeds),
+        run_flags["hparams"] = matrix.load_hparams(args.hparams)
+    configs, note = matrix.configs(args.archs, all_=args.all, preset=args.preset, seeds=list(seeds),
                               budget=args.budget, recipe=args.recipe, data_flags=data_flags, run_flags=run_flags,
                               results_dir=args.results_dir, tuned_file=tuned_file,
-                              recipe_flags={k: getattr(args, k) for k in plan.RECIPE_FLAGS})
+                              recipe_flags={k: getattr(args, k) for k in matrix.RECIPE_FLAGS})
     if args.strategy == "multi-worker" and any(c.budget.kind == "seconds" for c in configs):
         raise ConfigError("--strategy multi-worker needs a step-like budget (epochs, steps, images): processes "
                           "would each read their own clock and stop at different steps")
     if args.shard is not None:
-        configs = suite.shard(configs, *suite.parse_shard(args.shard))
-    configs = suite.prepare(configs)  # the data and every model checked before anything is written
+        configs = matrix.shard(configs, *matrix.parse_shard(args.shard))
+    configs = preflight.prepare(configs)  # the data and every model checked before anything is written
     results_dir = Path(args.results_dir)
     _check_writable(results_dir)
     if note and not args.quiet:
@@ -84,7 +82,7 @@ def cmd_report(args) -> int:
 
     _check_results_dir(Path(args.results_dir))
     try:  # a read-only or full --out; unreadable results are warnings, not errors
-        path = document.build(Path(args.results_dir), Path(args.out), args.format)
+        path = document.write(Path(args.results_dir), Path(args.out), args.format)
     except OSError as error:
         raise ConfigError(f"cannot write the report to {error.filename or args.out} ({error.strerror or error})")
     print(f"wrote {path}")
@@ -110,19 +108,17 @@ def cmd_tune(args) -> int:
     import dataclasses
     from pathlib import Path
 
-    from benchmarks.core.config import PRESETS, Budget, DataConfig
+    from benchmarks.core.config import PRESETS, DataConfig
     from benchmarks.results import tuned
     from benchmarks.train import control
     from benchmarks.tune import engine, findings
 
-    if not 0 <= args.seed < 2**32:
-        raise ConfigError(f"--seed must be in 0..{2**32 - 1}, got {args.seed}")
     if args.val_size == 0:  # the post's protocol (select on test) has no place in a search
         raise ConfigError("--val-split must be > 0: tune selects on the validation split, never on test")
     base = PRESETS["smoke"].data if args.dataset == "synthetic" else DataConfig()
     data = dataclasses.replace(base, dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,
                                val_size=base.val_size if args.val_size is None else args.val_size)
-    budget = Budget.parse(args.budget)
+    budget = args.budget  # parsed by the command line's grammar
     _outside_data(Path(args.results_dir), args.data_dir, "--results-dir")
     _check_writable(Path(args.results_dir))
     control.install_signal_handlers()
@@ -152,8 +148,8 @@ def cmd_tune(args) -> int:
 def cmd_speed(args) -> int:
     import json
 
-    from benchmarks.core.config import DEFAULT_SUITE, Budget
-    from benchmarks.train import plan, speed
+    from benchmarks.core.config import DEFAULT_SUITE
+    from benchmarks.train import matrix, speed
 
     if not args.archs and not args.all:
         raise ConfigError("name at least one architecture, or --all for the default suite")
@@ -161,13 +157,11 @@ def cmd_speed(args) -> int:
                         ("--warmup", args.warmup)):
         if value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
-    if args.budget is not None:
-        Budget.parse(args.budget)
     if args.peak_tflops is not None and not 0 < args.peak_tflops < float("inf"):
         raise ConfigError(f"--peak-tflops must be a positive number, got {args.peak_tflops}")
     if args.json not in (None, "-"):
         _check_json_target(args.json)  # before minutes of measuring, not after
-    archs = list(DEFAULT_SUITE) if args.all else list(dict.fromkeys(plan.check_arch(a) for a in args.archs))
+    archs = list(DEFAULT_SUITE) if args.all else list(dict.fromkeys(matrix.check_arch(a) for a in args.archs))
     config = speed.SpeedConfig(batch_size=args.batch_size, precision=args.precision, jit=args.jit,
                                steps=args.steps, warmup=args.warmup, repeats=args.repeats, budget=args.budget,
                                peak_tflops=args.peak_tflops, dataset=args.dataset, data_dir=args.data_dir)
@@ -256,15 +250,11 @@ def _print_table(rows) -> None:
 
 
 def _data_first(args) -> None:
-    """A dataset that is nowhere here is one line in a second or two, not after TensorFlow loads.
-    A malformed budget is said first; the other checks need the registry (Keras) and come after."""
-    from benchmarks.core.budget import Budget
+    """A dataset that is nowhere here is one line in a second or two, not after TensorFlow loads (a
+    malformed budget was said before, by the grammar; the other checks need the registry and come after)."""
     from benchmarks.core.config import PRESETS
     from benchmarks.data import sources
 
-    if args.verb in ("run", "speed", "tune") and getattr(args, "budget", None) is not None:
-        for part in str(args.budget).split(","):
-            Budget.parse(part)
     dataset = getattr(args, "dataset", None)
     if args.verb == "run" and dataset is None and args.preset in PRESETS:
         dataset = PRESETS[args.preset].data.dataset

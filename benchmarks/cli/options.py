@@ -4,8 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks.core.config import DATASETS, PRECISIONS, PRESETS, RECIPES, STRATEGIES
+from benchmarks.core.budget import Budget, parse_sweep
+from benchmarks.core.config import AUGMENTATIONS, DATASETS, PRECISIONS, PRESETS, RECIPES, STRATEGIES
+from benchmarks.core.errors import ConfigError
 from benchmarks.train import backends
+
+
+def _budget(text: str):
+    """--budget of `speed` and `tune`: one budget, parsed once, here (a malformed one is one line)."""
+    try:
+        return Budget.parse(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error))
+
+
+def _sweep(text: str):
+    """--budget of `run`: one budget or a sweep ('5m,15m,1h')."""
+    try:
+        return parse_sweep(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,7 +44,7 @@ def _run(sub):
     p.add_argument("--all", action="store_true", help="the preset's whole suite")
     p.add_argument("--preset", default="quick", help=f"one of {', '.join(PRESETS)} (default quick)")
     p.add_argument("--recipe", help=f"one of {', '.join(RECIPES)} (default: the preset's)")
-    p.add_argument("--budget", help="50epochs, 20000steps, 5e6images, 5pflop, 90s, 30m, 2h, or a sweep: "
+    p.add_argument("--budget", type=_sweep, help="50epochs, 20000steps, 5e6images, 5pflop, 90s, 30m, 2h, or a sweep: "
                                     "5m,15m,1h (default: the preset's)")
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, help="run seeds 0..N-1")
@@ -37,7 +55,7 @@ def _run(sub):
     p.add_argument("--labels", choices=("fine", "coarse"), help="cifar100: fine (100) or coarse (20)")
     p.add_argument("--val-split", dest="val_size", type=int, help="held-out training images (default 5000)")
     p.add_argument("--select-on", choices=("val", "test"), help="test: the post's protocol (flagged)")
-    p.add_argument("--augment", choices=("none", "standard", "strong"), help="default: the recipe's")
+    p.add_argument("--augment", choices=AUGMENTATIONS, help="default: the recipe's")
     p.add_argument("--batch-size", type=int, help="default: the recipe's")
     p.add_argument("--lr", type=float, dest="learning_rate",
                    help="the recipe's peak learning rate at its reference batch (paper: 0.1 at 128, scaled with "
@@ -91,7 +109,7 @@ def _tune(sub):
     p.add_argument("arch", metavar="ARCH", help="the architecture to tune (original)")
     p.add_argument("--tuner", choices=("hyperband", "bayesian", "random"), default="bayesian")
     p.add_argument("--max-trials", type=int, default=20)
-    p.add_argument("--budget", default="15m", help="per trial, as the runner's budgets (default 15m)")
+    p.add_argument("--budget", type=_budget, default="15m", help="per trial, as the runner's budgets (default 15m)")
     p.add_argument("--recipe", default="post", help="base recipe; lr and batch size are tuned (default post)")
     p.add_argument("--dataset", choices=DATASETS, default="cifar100")
     p.add_argument("--data-dir")
@@ -114,7 +132,7 @@ def _speed(sub):
     p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps (compile time reported apart)")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--budget", help="e.g. 30m: how many epochs each architecture would get")
+    p.add_argument("--budget", type=_budget, help="e.g. 30m: how many epochs each architecture would get")
     p.add_argument("--dataset", choices=DATASETS, help="train on this dataset's training split (default: random "
                                                         "pixels of CIFAR-100's size)")
     p.add_argument("--data-dir", help="folder with the dataset: archives, image folders or tfds data")

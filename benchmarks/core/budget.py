@@ -128,6 +128,14 @@ class Budget:
         return Budget(self.kind, amount)
 
 
+def parse_sweep(text: str) -> tuple[Budget, ...]:
+    """One budget or a comma-separated sweep of distinct budgets ('30s,90s', '1e15flops,5pflop')."""
+    budgets = tuple(Budget.parse(part) for part in str(text).split(","))
+    if len(set(budgets)) != len(budgets):
+        raise ConfigError(f"--budget {text!r} names the same budget twice")
+    return budgets
+
+
 def train_flops_per_image(macs: float) -> float:
     """FLOPs one training image costs: 3 x the forward pass at 2 FLOPs per multiply-accumulate."""
     return TRAIN_FLOPS_PER_MAC * macs

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from benchmarks.core import datasets
-from benchmarks.core.budget import Budget
+from benchmarks.core.budget import Budget, parse_sweep
 from benchmarks.core.errors import ConfigError
 
 __all__ = ["Budget", "ConfigError", "DataConfig", "Recipe", "RunConfig", "Preset", "PRESETS", "RECIPES"]
@@ -22,7 +22,7 @@ OPTIMIZERS = {  # the recipes' optimizers (Keras' names) and the recipe fields e
     "sgd": lambda recipe: {"momentum": recipe.momentum, "nesterov": recipe.nesterov},
     "adam": lambda recipe: {},
 }
-SCHEDULES = ("linear", "constant")  # linear: budget-aware warm-up and decay to zero (clock.learning_rate)
+SCHEDULES = ("linear", "constant")  # linear: budget-aware warm-up and decay to zero (clock.scheduled_lr)
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
@@ -64,8 +64,11 @@ class DataConfig:
         _choice("labels", self.labels, ("fine", "coarse"))  # known label sets; which exist: below
         _choice("augment", self.augment, AUGMENTATIONS)
         _choice("select_on", self.select_on, ("val", "test"))
-        for field in ("val_size", "train_eval_size", "seed"):
+        for field in ("val_size", "train_eval_size"):
             _non_negative_int(field, getattr(self, field))
+        seed = self.seed  # Keras' and numpy's seeds are 32-bit
+        if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32):
+            raise ConfigError(f"--seed must be in 0..{2**32 - 1}, got {seed!r}")
         for field in ("batch_size", "synthetic_train", "synthetic_test"):
             _positive_int(field, getattr(self, field))
         if self.synthetic_classes < 2:
@@ -139,7 +142,7 @@ RECIPES = {
 }
 
 
-def recipe_learning_rate(recipe: Recipe, batch_size: int) -> float:
+def peak_lr(recipe: Recipe, batch_size: int) -> float:
     """Peak lr for `batch_size`: the linear scaling rule (Goyal et al. 2017) when the recipe has a
     reference batch, because the papers' 0.1 was tuned for 128 images per step."""
     if recipe.base_batch is None:
@@ -185,8 +188,9 @@ class RunConfig:
         return self.data.seed
 
     @property
-    def learning_rate(self) -> float:
-        return recipe_learning_rate(self.recipe, self.data.batch_size)
+    def peak_lr(self) -> float:
+        """The recipe's peak learning rate at this run's batch (the summary's `learning_rate`)."""
+        return peak_lr(self.recipe, self.data.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -271,10 +275,13 @@ class Preset:
     description: str
     data: DataConfig
     suite: tuple[str, ...]
-    budget: str
+    budget: str  # one budget or a sweep ('1e13flops,3e13flops'), parsed once, here (`budgets`)
     recipe: str
     post_baseline: bool = True  # also run `original` with the post's recipe, as its own row
     note: str = ""  # printed when the preset is used
+
+    def __post_init__(self):
+        object.__setattr__(self, "budgets", parse_sweep(self.budget))
 
 
 PRESETS = {

@@ -77,6 +77,12 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda f: json.dump(data, f, indent=2, sort_keys=True, default=_jsonable))
 
 
+def as_written(data: Any) -> Any:
+    """`data` as `write_json` writes it and a reader reads it back (a tuple is a list, a dataclass
+    a dict): what a schema holds a record to."""
+    return json.loads(json.dumps(data, default=_jsonable))
+
+
 # What a file of a results folder may weigh: a folder can come from anyone (a colleague, a drive, an
 # archive), so no read follows a link, waits on a FIFO or device, or takes more than its kind needs.
 LIMITS = {"json": 16 << 20, "summary": 4 << 20, "config": 1 << 20, "history": 16 << 20, "table": 16 << 20,
@@ -140,7 +146,7 @@ def set_aside(path: Path, why: str, log: Callable[[str], None] | None = None) ->
 _ACTIVE = str.maketrans({"[": "(", "]": ")", "<": "‹", ">": "›", "|": "/", "`": "'", "\\": "/"})
 
 
-def plain(text: Any) -> str:
+def inert(text: Any) -> str:
     """Text from a results folder, inert in markdown and HTML: one line, no [ ] < > | ` or backslash
     (no link, image, tag, table cell or code span can be made of it)."""
     return " ".join(str(text).split()).translate(_ACTIVE)[:1000]

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
-import math
 import os
-import pickle
 import stat
 import tarfile
 import zlib
@@ -20,6 +17,7 @@ import numpy as np
 
 from benchmarks.core.config import ConfigError
 from benchmarks.core.datasets import DATASETS
+from benchmarks.data import safe_pickle
 
 # Published archives and the folder each unpacks to, from the dataset specs.
 ARCHIVES = {name: {f: sha for f, (sha, _) in d.archives.items()} for name, d in DATASETS.items() if d.archives}
@@ -29,7 +27,6 @@ _RECORD_PIXELS = 32 * 32 * 3
 # 60,000 images (CIFAR-10 and -100 alike), so no array in a pickle is larger than 60,000 rows of
 # 3,072 bytes and no file larger than those rows with their label bytes, plus the pickle's lists.
 _MAX_IMAGES = 60_000
-_MAX_ARRAY_BYTES = _MAX_IMAGES * _RECORD_PIXELS
 _MAX_FILE_BYTES = _MAX_IMAGES * (_RECORD_PIXELS + 2) + (16 << 20)
 # Every file name one of the four formats uses; other files (readme.html) are listed, never read.
 _FILES = frozenset({"meta", "train", "test", "batches.meta", "test_batch", "train.bin", "test.bin",
@@ -195,78 +192,10 @@ def _describe(value) -> str:
     return f"a {type(value).__name__}" + (f" of {len(value)}" if isinstance(value, (list, tuple)) else "")
 
 
-# ------------------------------------------------------------------------- the pickled format
-def _bounded_shape(shape, dtype) -> None:
-    """Refuse an array larger than any CIFAR file holds, before numpy allocates it."""
-    if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise pickle.UnpicklingError(f"array shape {shape!r} is not a tuple of sizes")
-    try:
-        itemsize = np.dtype(dtype).itemsize
-    except TypeError:
-        raise pickle.UnpicklingError(f"array dtype {dtype!r} is not a dtype")
-    if math.prod(shape) * max(itemsize, 1) > _MAX_ARRAY_BYTES:
-        raise pickle.UnpicklingError(f"an array of shape {shape} is larger than any CIFAR file holds")
-
-
-class _BoundedArray(np.ndarray):
-    """The ndarray a CIFAR pickle rebuilds, with its state checked before numpy sizes the array
-    (a forged shape would otherwise allocate terabytes); object arrays are refused outright."""
-
-    def __setstate__(self, state):
-        if not isinstance(state, tuple) or len(state) not in (4, 5) or not isinstance(state[-3], np.dtype):
-            raise pickle.UnpicklingError("array state is not (shape, dtype, fortran, data)")
-        if state[-3].hasobject:
-            raise pickle.UnpicklingError("object arrays are not allowed in a CIFAR pickle")
-        _bounded_shape(state[-4], state[-3])
-        super().__setstate__(state)
-
-
-def _allowed_globals() -> dict[tuple[str, str], object]:
-    import codecs
-
-    numpy_reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own _reconstruct, any version
-
-    def reconstruct(subtype, shape, dtype):
-        if subtype is not _BoundedArray:
-            raise pickle.UnpicklingError("only plain arrays are allowed in a CIFAR pickle")
-        _bounded_shape(shape, dtype)
-        return numpy_reconstruct(subtype, shape, dtype)
-
-    def encode(text, encoding="utf-8", errors="strict"):  # how Python 3 pickles bytes at protocol 2
-        if encoding not in ("latin1", "latin-1"):
-            raise pickle.UnpicklingError(f"_codecs.encode to {encoding!r} is not allowed in a CIFAR pickle")
-        return codecs.encode(text, encoding, errors)
-
-    def empty_bytes(*args):  # how Python 3 pickles b"" at protocol 2; bytes(n) would allocate n
-        if args:
-            raise pickle.UnpicklingError("bytes() with arguments is not allowed in a CIFAR pickle")
-        return b""
-
-    return {("numpy.core.multiarray", "_reconstruct"): reconstruct,
-            ("numpy._core.multiarray", "_reconstruct"): reconstruct,
-            ("numpy", "ndarray"): _BoundedArray, ("numpy", "dtype"): np.dtype,
-            ("_codecs", "encode"): encode, ("__builtin__", "bytes"): empty_bytes,
-            ("builtins", "bytes"): empty_bytes}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """CIFAR's pickles hold dicts, lists, bytes, ints and numpy uint8 arrays: allow exactly the
-    globals that rebuild those and refuse every other, so an archive from an untrusted mirror
-    cannot run code when it is loaded."""
-
-    _ALLOWED = _allowed_globals()
-
-    def find_class(self, module, name):
-        try:
-            return self._ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR pickle")
-
-
 def _unpickle(files: dict[str, bytes | None], member: str) -> dict[str, object]:
     raw = _member(files, member)
     try:
-        obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
+        obj = safe_pickle.loads(raw)
     except Exception as error:  # forged bytes can raise nearly anything; all of it means corrupt
         raise CorruptArchiveError(f"{member}: not a CIFAR pickle ({type(error).__name__}: {_one_line(error)})")
     if not isinstance(obj, dict):

@@ -17,7 +17,7 @@ of the very distribution the test set comes from: with enough steps, augmentatio
 
 `difficulty` (0 to 2, default 1) moves every nuisance together along the NUISANCES table.
 
-Speed. The classes are drawn once as small uint8 templates (`_Bank`). An image is then a random
+Speed. The classes are drawn once as small uint8 templates (`Bank`). An image is then a random
 affine warp of its class's templates (one integer gather per pixel for the shape, one for the
 texture) and a 7x3 colour matrix of its own applied to seven planes (background, smooth field,
 clutter, object, texture, occluder, noise) in one batched matmul, in chunks of images on all
@@ -32,21 +32,16 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
-SIZE = 32  # image side, pixels
-DIFFICULTY_RANGE = (0.0, 2.0)  # 0: easy (near-prototypes); 1: the default, tuned on smoke; 2: hard
-TEMPLATE = 64  # template side, template pixels (a power of two: texture phases wrap)
-UNIT = 16  # template pixels per object unit (an object's nominal radius is about one unit)
-VARIANTS = 8  # shape variants per class: deformation of the instance beyond the affine warp
-CHUNK = 256  # images composited at once: few numpy calls per image, working set in the L3 cache
-NOISE_BANK = 1 << 16  # bytes of sensor noise, read at a random offset per image
-TILES = 2048  # background fields of each kind (smooth, clutter) to draw from
-_GRID = np.arange(SIZE, dtype=np.float32)
+from benchmarks.data import synthetic_parts as parts
+from benchmarks.data.synthetic_parts import NOISE_BANK, SIZE, TEMPLATE, VARIANTS, Bank
 
 # Every nuisance at difficulty 0, 1 and 2 (piecewise linear between): the one place to tune.
+DIFFICULTY_RANGE = (0.0, 2.0)  # 0: easy (near-prototypes); 1: the default, tuned on smoke; 2: hard
+CHUNK = 256  # images composited at once: few numpy calls per image, working set in the L3 cache
+
 NUISANCES = {
     "shift": (1.0, 4.0, 8.0),  # pixels: the object's centre is uniform within +-shift of the middle
     "zoom": (0.05, 0.2, 0.35),  # the object's scale is SCALE * exp(+-zoom), uniform in the log
@@ -82,7 +77,7 @@ def make(classes: int, n_train: int, n_test: int, seed: int = 0, *, difficulty: 
     lo, hi = DIFFICULTY_RANGE
     if not lo <= float(difficulty) <= hi:
         raise ValueError(f"difficulty must be in [{lo}, {hi}], got {difficulty!r}")
-    bank = _Bank.draw(np.random.default_rng([seed, 17, 0]), classes, _nuisances(float(difficulty)))
+    bank = Bank.draw(np.random.default_rng([seed, 17, 0]), classes, _nuisances(float(difficulty)))
     x_train, y_train = _split(bank, n_train, seed, split=1)
     x_test, y_test = _split(bank, n_test, seed, split=2)
     return x_train, y_train, x_test, y_test
@@ -93,7 +88,7 @@ def _nuisances(difficulty: float) -> dict[str, float]:
     return {name: float(np.interp(difficulty, (0.0, 1.0, 2.0), values)) for name, values in NUISANCES.items()}
 
 
-def _split(bank: "_Bank", n: int, seed: int, split: int) -> tuple[np.ndarray, np.ndarray]:
+def _split(bank: "Bank", n: int, seed: int, split: int) -> tuple[np.ndarray, np.ndarray]:
     """n images with balanced labels, rendered in chunks on all cores."""
     y = np.arange(n) % bank.classes
     np.random.default_rng([seed, 17, split]).shuffle(y)
@@ -114,146 +109,7 @@ def _split(bank: "_Bank", n: int, seed: int, split: int) -> tuple[np.ndarray, np
     return x, y.astype(np.int64)
 
 
-# ------------------------------------------------------------------------------- class templates
-@dataclass(frozen=True)
-class _Bank:
-    """Everything drawn once per (seed, classes, difficulty), flattened for gathers."""
-
-    shapes: np.ndarray  # (classes * VARIANTS * T * T,) uint8 soft masks, 0 on the border
-    textures: np.ndarray  # (classes * 2T * 2T,) uint8: each class's periodic texture tiled 2x2
-    clutter: np.ndarray  # (tiles, SIZE * SIZE) uint8: class textures under random poses
-    smooth: np.ndarray  # (TILES, SIZE * SIZE) uint8: smooth random fields (bilinear from 4x4)
-    noise: np.ndarray  # (NOISE_BANK,) uint8, uniform
-    colours: np.ndarray  # (classes, 3, 3) in [0, 255]: each class's object pair and scene colour
-    classes: int
-    nuisance: dict[str, float]  # NUISANCES at this difficulty
-
-    @classmethod
-    def draw(cls, rng: np.random.Generator, classes: int, nuisance: dict[str, float]) -> "_Bank":
-        shapes = _quantise(_shapes(rng, classes, nuisance["wobble"])).reshape(-1)
-        textures = _quantise(np.tile(_textures(rng, classes), (1, 2, 2))).reshape(-1)
-        colours = rng.uniform(0, 255, size=(classes, 3, 3))
-        noise = np.frombuffer(rng.bytes(NOISE_BANK), np.uint8)
-        up = _bilinear(4)
-        smooth = _quantise((up @ rng.uniform(0, 1, size=(TILES, 4, 4)) @ up.T).reshape(TILES, -1))
-        # Clutter: as many tiles as TILES, every class's texture equally often, random poses.
-        owners = np.arange(TILES) % classes
-        poses = _affine(rng, rng.uniform(0, SIZE, size=(TILES, 2)), rng.uniform(6, 14, size=TILES),
-                        rng.uniform(-np.pi, np.pi, size=TILES), np.ones(TILES), np.zeros(TILES))
-        clutter = _texture_at(textures, owners, rng, _coords(poses))
-        return cls(shapes, textures, clutter, smooth, noise, colours, classes, nuisance)
-
-
-def _bilinear(coarse: int) -> np.ndarray:
-    """(SIZE, coarse) weights that spread a coarse grid bilinearly over the image's pixels."""
-    pos = np.clip((np.arange(SIZE) + 0.5) * coarse / SIZE - 0.5, 0, coarse - 1)
-    low = np.minimum(np.floor(pos).astype(int), coarse - 2)
-    weights = np.zeros((SIZE, coarse))
-    weights[np.arange(SIZE), low] = 1 - (pos - low)
-    weights[np.arange(SIZE), low + 1] = pos - low
-    return weights
-
-
-def _quantise(values: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(values, 0, 1) * 255).astype(np.uint8)
-
-
-def _template_grid() -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) in object units at the template's pixel centres, the object's centre in the middle."""
-    t = (np.arange(TEMPLATE, dtype=_F32) + 0.5 - TEMPLATE / 2) / UNIT
-    return t[None, :], t[:, None]
-
-
-def _shapes(rng: np.random.Generator, classes: int, wobble: float) -> np.ndarray:
-    """(classes, VARIANTS, T, T) soft masks in [0, 1]: a blob whose radius at angle phi is
-    r (1 + sum_k a_k cos k phi + b_k sin k phi), k = 2..5 (elongation, triangles, squares, stars),
-    joined by an ellipse at a class-specific place; variants deform both a little."""
-    x, y = _template_grid()
-    rho = np.sqrt(x * x + y * y) + 1e-6
-    cos1, sin1 = x / rho, y / rho
-    basis, cos_k, sin_k = [], cos1, sin1
-    for _ in range(4):  # cos/sin of k phi by the angle-addition recurrence, k = 2..5
-        cos_k, sin_k = cos_k * cos1 - sin_k * sin1, sin_k * cos1 + cos_k * sin1
-        basis += [cos_k, sin_k]
-    basis = np.stack(basis).reshape(len(basis), -1)  # (8, T*T)
-    spread = np.repeat(0.28 / np.sqrt(np.arange(2, 6, dtype=_F32)), 2)  # smaller for higher harmonics
-    coef = rng.normal(size=(classes, 1, 8)) * spread + wobble * rng.normal(size=(classes, VARIANTS, 8))
-    radius = rng.uniform(0.75, 1.0, size=(classes, 1)) * np.exp(wobble * rng.normal(size=(classes, VARIANTS)))
-    profile = 1 + (coef.reshape(-1, 8).astype(_F32) @ basis).reshape(classes, VARIANTS, TEMPLATE, TEMPLATE)
-    edge = radius[..., None, None].astype(_F32) * np.clip(profile, 0.35, 1.6)
-    body = np.clip((edge - rho) * UNIT + 0.5, 0, 1)
-
-    def per_variant(low, high):  # a class value, jittered per variant
-        return (rng.uniform(low, high, size=(classes, 1)) * np.exp(wobble * rng.normal(size=(classes, VARIANTS))))
-
-    angle = rng.uniform(0, 2 * np.pi, size=(classes, 1)) + wobble * rng.normal(size=(classes, VARIANTS))
-    distance, long, short = per_variant(0.7, 1.05), per_variant(0.3, 0.55), per_variant(0.15, 0.35)
-    tilt = rng.uniform(0, np.pi, size=(classes, 1)) + wobble * rng.normal(size=(classes, VARIANTS))
-    grid = lambda v: v[..., None, None].astype(_F32)  # noqa: E731
-    dx, dy = x - grid(distance * np.cos(angle)), y - grid(distance * np.sin(angle))
-    u = (dx * grid(np.cos(tilt)) + dy * grid(np.sin(tilt))) / grid(long)
-    v = (dy * grid(np.cos(tilt)) - dx * grid(np.sin(tilt))) / grid(short)
-    part = np.clip((1 - np.sqrt(u * u + v * v)) * grid(short) * UNIT + 0.5, 0, 1)
-    shapes = np.maximum(body, part)
-    shapes[..., [0, -1], :] = 0  # off-template pixels are clipped onto the border: keep it empty
-    shapes[..., :, [0, -1]] = 0
-    return shapes
-
-
-def _textures(rng: np.random.Generator, classes: int) -> np.ndarray:
-    """(classes, T, T) textures in [0, 1], periodic over the template: one to three gratings with
-    whole numbers of cycles per tile, summed and squashed (gain: soft to hard edges; bias: dots or
-    holes). Wavelengths of 0.3 to 0.8 object units: 3 to 7 image pixels at the nominal scale."""
-    t = np.arange(TEMPLATE, dtype=_F32) * _F32(2 * np.pi / TEMPLATE)
-    x, y = t[None, None, :], t[None, :, None]
-    total = np.zeros((classes, TEMPLATE, TEMPLATE), _F32)
-    gratings = rng.integers(1, 4, size=classes)
-    column = lambda v: np.asarray(v, _F32)[:, None, None]  # noqa: E731
-    for g in range(3):
-        cycles = rng.uniform(TEMPLATE / UNIT / 0.8, TEMPLATE / UNIT / 0.3, size=classes)
-        theta = rng.uniform(0, np.pi, size=classes)
-        kx, ky = np.rint(cycles * np.cos(theta)), np.rint(cycles * np.sin(theta))
-        phase = rng.uniform(0, 2 * np.pi, size=classes)
-        weight = (g < gratings) * rng.uniform(0.6, 1.0, size=classes)
-        total += column(weight) * np.cos(column(kx) * x + column(ky) * y + column(phase))
-    gain, bias = rng.uniform(1.5, 6.0, size=classes), rng.uniform(-0.6, 0.6, size=classes)
-    return 1 / (1 + np.exp(-column(gain) * (total / column(np.sqrt(gratings)) + column(bias))))
-
-
-# ---------------------------------------------------------------------------------- the images
-def _affine(rng: np.random.Generator, centre, scale, rotation, aspect, shear) -> np.ndarray:
-    """(n, 2, 3) maps from image [x, y, 1] to template [row, column]: about `centre`, a random
-    mirror, then rotation, shear and anisotropic scale (`scale` image pixels per object unit)."""
-    n = len(scale)
-    flip = rng.choice(np.array([-1.0, 1.0]), size=n)
-    cos, sin = np.cos(rotation), np.sin(rotation)
-    su, sv = UNIT / scale / np.sqrt(aspect), UNIT / scale * np.sqrt(aspect)
-    # [u, v] = diag(su, sv) @ [[1, shear], [0, 1]] @ R(rotation) @ diag(flip, 1) @ [dx, dy]
-    linear = np.empty((n, 2, 2))
-    linear[:, 1, 0], linear[:, 1, 1] = su * flip * (cos + shear * sin), su * (shear * cos - sin)  # column
-    linear[:, 0, 0], linear[:, 0, 1] = sv * flip * sin, sv * cos  # row
-    shift = TEMPLATE / 2 - (linear @ centre[:, :, None])[..., 0]
-    return np.concatenate([linear, shift[:, :, None]], axis=2).astype(_F32)
-
-
-def _coords(affine: np.ndarray) -> np.ndarray:
-    """(n, 2, SIZE*SIZE) template (row, column) at every image pixel. The map is separable into
-    a function of x plus one of y, so a single broadcast add does the work (a BLAS product
-    of this shape is slower, and starts threads)."""
-    a = affine[..., None, None]
-    along_x = a[:, :, 0] * _GRID + a[:, :, 2]  # (n, 2, 1, SIZE)
-    along_y = a[:, :, 1] * _GRID[:, None]  # (n, 2, SIZE, 1)
-    return (along_x + along_y).reshape(len(affine), 2, SIZE * SIZE)
-
-
-def _texture_at(textures: np.ndarray, labels, rng, coords) -> np.ndarray:
-    """Each class's texture at a random phase at every pixel (coordinates wrap: it is periodic)."""
-    whole = (coords % TEMPLATE).astype(np.intp) + rng.integers(0, TEMPLATE, size=(len(labels), 2, 1))
-    index = whole[:, 0] * (2 * TEMPLATE) + whole[:, 1] + (labels * 4 * TEMPLATE * TEMPLATE)[:, None]
-    return textures.take(index)  # whole < 2T: inside the 2x2 tiling
-
-
-def _object_planes(bank: "_Bank", labels, rng, coords) -> tuple[np.ndarray, np.ndarray]:
+def _object_planes(bank: "Bank", labels, rng, coords) -> tuple[np.ndarray, np.ndarray]:
     """(mask, texture), uint8 (n, SIZE*SIZE): one of the class's shape variants, and the class's
     texture at a random phase, under the same warp (the texture moves with the object)."""
     n = len(labels)
@@ -283,7 +139,7 @@ def _occluders(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
     return (rows[:, :, None] & cols[:, None, :]).reshape(n, SIZE * SIZE)
 
 
-def _render(bank: "_Bank", labels: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
+def _render(bank: "Bank", labels: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
     """Draw images of `labels` into `out`, (n, 32, 32, 3) uint8.
 
     Each image is seven planes per pixel (all 0..255, or products of two such) times a 7x3
@@ -297,7 +153,7 @@ def _render(bank: "_Bank", labels: np.ndarray, rng: np.random.Generator, out: np
     scale = SCALE * np.exp(rng.uniform(-1, 1, size=n) * nu["zoom"])  # image pixels per object unit
     rotation = np.radians(rng.uniform(-1, 1, size=n) * nu["rotate"])
     aspect, shear = np.exp(rng.normal(0, nu["skew"], size=n)), rng.normal(0, nu["skew"], size=n)
-    coords = _coords(_affine(rng, centre, scale, rotation, aspect, shear))
+    coords = parts.coords(parts.affine(rng, centre, scale, rotation, aspect, shear))
     mask, texture = _object_planes(bank, labels, rng, coords)
     occluded = _occluders(rng, n, nu["occlude"])
     np.copyto(mask, 0, where=occluded)

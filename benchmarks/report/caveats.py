@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from benchmarks.results.reading import groups, plain, row_label, rows
+from benchmarks.results.reading import groups, inert, row_label, rows
 
 
 def warn_stderr(message: str) -> None:
@@ -83,7 +83,7 @@ def run_warnings(runs: pd.DataFrame) -> list[str]:
 def _who(r) -> str:
     """'original (post recipe) seed 1', or the folder when the summary could not say."""
     if not isinstance(r["arch"], str):
-        return f"the run in {plain(r['folder'])}"
+        return f"the run in {inert(r['folder'])}"
     label = row_label(r["arch"], r["recipe"], r["variant"]) if isinstance(r["recipe"], str) else r["arch"]
     return f"{label} seed {r['seed']}" if not pd.isna(r["seed"]) else label
 
@@ -112,7 +112,7 @@ def data_check(runs: pd.DataFrame) -> str:
                              "**per-channel statistics differ from the published ones**")):
         values = runs[column].dropna().unique() if column in runs else []
         if column == "data_source":
-            said += [" / ".join(_SOURCES.get(str(v), plain(v)) for v in sorted(values))] if len(values) else []
+            said += [" / ".join(_SOURCES.get(str(v), inert(v)) for v in sorted(values))] if len(values) else []
         elif len(values):
             said.append(no if any(not bool(v) for v in values) else yes)
     return "; ".join(s for s in said if s)

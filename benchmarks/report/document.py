@@ -25,7 +25,7 @@ from benchmarks.report.style import POST, REFERENCE_ARCH, common_variant, refere
 from benchmarks.report.sweep import budget_sweep, sweep_kinds
 from benchmarks.report.tables import format_table, main_table, markdown_table, page_tables
 from benchmarks.results import metrics
-from benchmarks.results.reading import GROUP, groups, load, plain, rows, xla_text
+from benchmarks.results.reading import GROUP, groups, inert, load, rows, xla_text
 
 
 class NoResultsError(ConfigError):
@@ -33,7 +33,7 @@ class NoResultsError(ConfigError):
 
 
 # ----------------------------------------------------------------------------------- report
-def build(results_dir: Path, out_dir: Path, fmt: str = "md", today: str | None = None,
+def write(results_dir: Path, out_dir: Path, fmt: str = "md", today: str | None = None,
           warn: Callable[[str], None] = warn_stderr) -> Path:
     """Write report.md (or report.html) and its figures into `out_dir`; `warn` gets one line per
     file that could not be read (those runs are in the report as unreadable)."""
@@ -178,24 +178,24 @@ def _tuning_section(results_dir: Path, out_dir: Path, figures: dict, warn: Calla
             done = trials[trials["status"] == "COMPLETED"]
             spent = done["train_seconds"].sum()
         except UnsafeFile as error:
-            warn(plain(f"{path}: not read ({error})"))
+            warn(inert(f"{path}: not read ({error})"))
             continue
         except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
             warn(f"{path}: not a readable tuning search ({type(error).__name__})")
             continue
-        lines.append(f"### {plain(path.parent.parent.name)} / {plain(path.parent.name)}\n")
+        lines.append(f"### {inert(path.parent.parent.name)} / {inert(path.parent.name)}\n")
         lines.append(f"{len(done)} completed trials of {len(trials)}, {format_duration(spent)} of training; "
                      f"objective: best validation top-1 (the test set is never used). Best five:\n")
         shown = done.head(5).assign(val_top1=lambda t: (100 * pd.to_numeric(t["val_top1"])).round(1),
                                     train_seconds=lambda t: pd.to_numeric(t["train_seconds"]).round(0))
-        shown = shown.rename(columns=plain).map(lambda v: plain(v) if isinstance(v, str) else v)
+        shown = shown.rename(columns=inert).map(lambda v: inert(v) if isinstance(v, str) else v)
         lines.append(shown.drop(columns=["status"]).to_markdown(index=False) + "\n")
         figure = path.parent / "search.png"
         if os.path.lexists(figure):
             try:
                 image = read_regular(figure, "figure")
             except OSError as error:
-                warn(plain(f"{figure}: not read ({error.strerror or error})"))
+                warn(inert(f"{figure}: not read ({error.strerror or error})"))
                 continue
             name = f"tuning-{i:02d}.png"
             atomic_write(out_dir / name, lambda f, image=image: f.write(image), mode="wb")

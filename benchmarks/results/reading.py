@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from benchmarks.core.storage import linked_folders, plain, read_regular, through_link
+from benchmarks.core.storage import inert, linked_folders, read_regular, through_link
 from benchmarks.results import metrics
 from benchmarks.results.schema import (
     HISTORY_COLUMNS,
@@ -88,7 +88,7 @@ def load(results_dir: Path):
     """
     import pandas as pd
 
-    runs, histories, warnings = [], [], [plain(f"{link}: a symbolic link in the results folder, never followed")
+    runs, histories, warnings = [], [], [inert(f"{link}: a symbolic link in the results folder, never followed")
                                          for link in linked_folders(results_dir)]
     read = [_read_run(folder, Path(results_dir)) for folder in run_folders(results_dir)]
     for row, _ in read:
@@ -136,7 +136,7 @@ def _mark_duplicates(rows: list[dict[str, Any]], root: Path) -> None:
         kept = (home or same)[0]
         for row in (r for r in same if r is not kept):
             alike = all(_same(row.get(m), kept.get(m)) for m in (*metrics.METRICS, "status"))
-            row.update(status="duplicate", error=plain(
+            row.update(status="duplicate", error=inert(
                 f"{row['folder']}: the same run as {kept['folder']} ({row['arch']} seed {row['seed']}, "
                 f"{row['recipe']}-{row['budget']}){'' if alike else ' with other figures'}: one run is one sample, "
                 f"counted once, from {kept['folder']}"))
@@ -193,13 +193,13 @@ def _read_run(folder: Path, root: Path):
         _read_json_object(folder / "config.json", "config", missing_ok=True)
         return row, _read_history(folder / "history.csv", record)
     except _Unreadable as problem:
-        return {**row, "status": "unreadable", "error": plain(problem)}, None
+        return {**row, "status": "unreadable", "error": inert(problem)}, None
 
 
 def _identity_from_path(folder: Path) -> dict[str, Any]:
     # <arch>/seed-<s>: enough to name a run whose summary cannot be read.
     seed = folder.name.removeprefix("seed-")
-    return {"arch": plain(folder.parent.name), "seed": int(seed)} if seed.isdigit() and len(seed) < 12 else {}
+    return {"arch": inert(folder.parent.name), "seed": int(seed)} if seed.isdigit() and len(seed) < 12 else {}
 
 
 def _read_json_object(path: Path, what: str, missing_ok: bool = False) -> dict[str, Any] | None:
@@ -243,28 +243,28 @@ def _read_record(folder: Path) -> dict[str, Any]:
     return record
 
 
-# A results folder may come from anyone: names must be names (free text is made inert by `plain`).
+# A results folder may come from anyone: names must be names (free text is made inert by `inert`).
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 _NAME_FIELDS = ("arch", "recipe", "dataset", "budget", "precision", "backend")
 
 
-def _inert(value: Any) -> Any:
-    """Every string of a record, at any depth, made inert for markdown and HTML (`plain`): whatever a
+def _inert_all(value: Any) -> Any:
+    """Every string of a record, at any depth, made inert for markdown and HTML (`inert`): whatever a
     summary holds, and whichever of its values a report shows, none becomes markup."""
     if isinstance(value, str):
-        return plain(value)
+        return inert(value)
     if isinstance(value, dict):
-        return {plain(k): _inert(v) for k, v in value.items()}
+        return {inert(k): _inert_all(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_inert(v) for v in value]
+        return [_inert_all(v) for v in value]
     return value
 
 
 def _summary_row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
     bad = [f for f in _NAME_FIELDS if not (isinstance(record.get(f), str) and _NAME.fullmatch(record[f]))]
     if bad:
-        raise _Unreadable(f"{folder / 'summary.json'}: {bad[0]} {plain(record.get(bad[0]))!r} is not a name a run writes")
-    record = _inert(record)
+        raise _Unreadable(f"{folder / 'summary.json'}: {bad[0]} {inert(record.get(bad[0]))!r} is not a name a run writes")
+    record = _inert_all(record)
     row = {k: record.get(k) for k in run_columns()}
     jits = {s["jit"] for s in record.get("segments") or [] if "jit" in s}
     if len(jits) > 1:  # resumed with another --jit: in a group of its own, never labelled as either
@@ -272,12 +272,12 @@ def _summary_row(record: dict[str, Any], folder: Path) -> dict[str, Any]:
     row.update({m.name: m.read(record) for m in metrics.METRICS.values()})
     versions = record.get("versions") or {}
     data = record.get("data") or {}
-    row.update(folder=str(folder), device=plain(", ".join(map(str, record.get("devices") or [])) or "unknown"),
-               versions=plain(f"{record['backend']} {versions.get(record['backend'])}, Keras {versions.get('keras')}, "
+    row.update(folder=str(folder), device=inert(", ".join(map(str, record.get("devices") or [])) or "unknown"),
+               versions=inert(f"{record['backend']} {versions.get(record['backend'])}, Keras {versions.get('keras')}, "
                               f"archbench {versions.get('git_revision') or versions.get('archbench')}"),
-               variant=plain(record.get("variant") or ""), error=None if record.get("error") is None else plain(record["error"]),
+               variant=inert(record.get("variant") or ""), error=None if record.get("error") is None else inert(record["error"]),
                sha256_ok=data.get("sha256_ok"), digest_ok=data.get("digest_ok"), stats_ok=data.get("stats_ok"),
-               data_warnings=[plain(w) for w in data.get("warnings") or []])
+               data_warnings=[inert(w) for w in data.get("warnings") or []])
     return row
 
 
@@ -286,7 +286,7 @@ def summary_problem(folder: Path) -> str | None:
     try:
         _summary_row(_read_record(Path(folder)), Path(folder))
     except _Unreadable as problem:
-        return plain(problem)
+        return inert(problem)
     return None
 
 

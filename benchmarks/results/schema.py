@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+from benchmarks.core import storage
 from benchmarks.core.budget import KINDS
 from benchmarks.core.storage import read_json, set_aside, write_json
 from benchmarks.results import metrics
@@ -39,7 +41,7 @@ SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "arch": ((str,), "registered architecture name"),
     "family": ((str,), "original | vgg | resnet | wide_resnet"),
     "seed": ((int,), "fixes split, data order, augmentation, init"),
-    "dataset": ((str,), "cifar100, cifar100-coarse, cifar10 or synthetic"),
+    "dataset": ((str,), "cifar100, cifar100-coarse, cifar10, synthetic or folder-<folder name>"),
     "synthetic": ((bool,), "true for the embedded synthetic dataset"),
     "data_source": ((str,), "tfds / archive / folder / synthetic"),
     "recipe": ((str,), "recipe name (paper, post)"),
@@ -61,7 +63,8 @@ SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "data": ((dict,), "dataset metadata: sizes, mean/std, source, content digest, sha256 and statistics checks, warnings"),
     "config": ((dict,), "the full RunConfig"),
     "tuning": ((dict, type(None)), "a tuned variant's search: tuner, trials, compute_seconds, file"),
-    "versions": ((dict,), "python, tensorflow, keras, numpy, archbench, git_revision"),
+    "versions": ((dict,), "python, tensorflow, jax, torch, keras, numpy, archbench, git_revision (+dirty: the "
+                          "diff is in the run's folder, source.diff)"),
     "updated": ((str,), "when this record was written"),
 }
 
@@ -173,7 +176,17 @@ def validate_summary(record: dict[str, Any]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------- writing
+STRICT = "ARCHBENCH_STRICT_RECORDS"  # set by the tests: a record that fails the schema is an error
+
+
 def write_summary(folder: Path, record: dict[str, Any]) -> None:
+    """summary.json, atomically. Under $ARCHBENCH_STRICT_RECORDS (the test suite) every record is held
+    to SUMMARY_SCHEMA first: a field the schema does not declare (a misspelt one), a missing one or
+    a value of the wrong type fails the test that wrote it."""
+    if os.environ.get(STRICT):
+        problems = validate_summary(storage.as_written(record))
+        if problems:
+            raise ValueError(f"summary record against the schema: {'; '.join(problems[:5])}")
     write_json(Path(folder) / "summary.json", record)
 
 

@@ -1,22 +1,12 @@
 """Checkpoints that resume a run exactly, at an epoch end or in the middle of one.
 
-Why not `keras.callbacks.BackupAndRestore` or `model.save`: BackupAndRestore (Keras 3.15) can save
-every N batches and keeps the previous backup, but restores only the epoch (a run resumes at the
-epoch's start, not at its batch), keeps no callback state and, by default, deletes its backup
-when `fit` ends; neither keeps the metric accumulators of a half-finished epoch or the
-best-on-validation weights. So a checkpoint
-here is one .npz holding every variable of the model (weights, batch-norm statistics, dropout
-seed-generator states), of the optimizer (iteration counter, momenta, loss scale) and of the
-compiled metrics, plus the best weights and a JSON state (epoch, step, budget used, history).
-Variables are matched by path and shape, so a checkpoint of another model is refused. Zip's
-CRCs detect a truncated or corrupt file; the previous checkpoint is kept until the new one is
-complete, and loading falls back to it. A checkpoint that reads but does not fit (another
-model's, an older format, a state with unknown fields) is treated like a corrupt one: every
-check is made before the first variable is assigned, so a refused file leaves the model as built.
-Numbers only grow: a new checkpoint is numbered past every file in the folder, readable or not,
-so leftovers can never make pruning delete the checkpoint just written; numbers are parsed, never
-matched by width, so ckpt-999999999 is followed by ckpt-1000000000. A checkpoint names its run
-(results folder and data digest): one copied from another run's folder is refused like a corrupt one.
+Why not `keras.callbacks.BackupAndRestore` or `model.save`: neither resumes inside an epoch at
+the batch it stopped at with the metric accumulators of that half-finished epoch, nor keeps the
+best-on-validation weights (README, Resume, has the details). So a checkpoint is one .npz of every
+variable of the model, the optimizer and the compiled metrics, the best weights and a JSON state.
+Every check (variables matched by path and shape, the run it names, zip CRCs) is made before the
+first variable is assigned, so a refused file leaves the model as built; the previous checkpoint
+is kept until the new one is complete. Numbers only grow and are parsed, never matched by width.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def budget_lr(progress, peak: float, warmup: float, minimum=min):
     return peak * (decay if warmup <= 0 else minimum(progress / warmup, decay))
 
 
-def learning_rate(recipe: Recipe, peak: float, progress: float) -> float:
+def scheduled_lr(recipe: Recipe, peak: float, progress: float) -> float:
     """The recipe's lr at `progress` of the budget: constant, or `budget_lr`."""
     if recipe.schedule == "constant":
         return peak
@@ -34,15 +34,15 @@ class BudgetClock:
     """One run's budget as progress in [0, 1]: steps for step-like budgets, seconds otherwise."""
 
     def __init__(self, budget: Budget, recipe: Recipe, peak_lr: float, steps_per_epoch: int, batch_size: int,
-                 flops_per_image: float, counters: Any):
+                 flops_per_image: float, counters: Any, started: float | None = None):
         """`counters`: the run's state (step, step_in_epoch, train_seconds, compile_seconds, wall_seconds),
-        saved with it."""
+        saved with it; `started`: when this process began the run (perf_counter; default now)."""
         self.budget, self.recipe, self.peak_lr = budget, recipe, peak_lr
         self.batch_size, self.flops_per_image = batch_size, flops_per_image
         self.total = budget.total_steps(steps_per_epoch, batch_size, flops_per_image)  # None: on the clock
         self.counters = counters
         self._first_of_segment = True
-        self._ticked = time.perf_counter()  # this process's part of the wall clock began (build)
+        self._ticked = time.perf_counter() if started is None else started  # this process's wall clock began
 
     def count_step(self) -> None:
         """Count one step handed to the device (step-like budgets stop on this count)."""
@@ -74,15 +74,15 @@ class BudgetClock:
     def spent(self) -> bool:
         return self.progress >= 1.0
 
-    def lr(self) -> float:
-        return learning_rate(self.recipe, self.peak_lr, self.progress)
+    def scheduled_lr(self) -> float:
+        return scheduled_lr(self.recipe, self.peak_lr, self.progress)
 
     def lr_due(self, last: float | None) -> float | None:
         """A time budget's lr to give the optimizer now, or None while it has moved by less than
         LR_STEP of its peak since `last` (the lr last given; None: none yet): on JAX each change
         costs a sync of the device state, so it happens a few hundred times a run, not every step.
         (Step-like budgets compute the lr in the step: models.BudgetSchedule.)"""
-        lr = self.lr()
+        lr = self.scheduled_lr()
         moved = last is None or abs(lr - last) >= LR_STEP * self.peak_lr or lr == 0.0
         return lr if moved and lr != last else None
 

@@ -6,12 +6,11 @@ it counts the step just handed to the device, asks the checkpointer whether an i
 checkpoint is due and, when the budget is spent, the loss diverged or a signal came, raises
 before the next step runs. Step-like budgets (steps, images, FLOPs) therefore stop exactly.
 
-Time is charged when a step is *finished*, not when it is handed over. JAX (and any GPU) runs
-asynchronously: `fit` returns from a step as soon as it is queued, and a whole epoch can be
-queued in a second (measured: 1-9 ms per step on the host, then 18 s at the epoch's end for
-ResNet-20 on 2 cores). So each step's end is taken from the moment its loss is ready (on Keras'
-callback thread, which waits for it), and the host may run at most one step ahead of the device:
-time budgets stop within a step of their end, and img/s counts compute, not dispatch.
+Time is charged when a step is *finished*, not when it is handed over: JAX (and any GPU) runs
+asynchronously, and `fit` can queue a whole epoch's steps before the first has run (README,
+Time budgets, has the figures). So each step's end is taken from the moment its loss is ready (on
+Keras' callback thread, which waits for it), and the host may run at most one step ahead of the
+device: time budgets stop within a step of their end, and img/s counts compute, not dispatch.
 """
 
 from __future__ import annotations
@@ -30,8 +29,10 @@ import numpy as np
 from benchmarks.train import backends, checkpoint, models
 
 
-class BudgetReached(Exception):
-    """Raised by the step callback before the first step past the budget."""
+class StopTraining(Exception):
+    """Ends a `fit` call before the next step runs: the budget is spent or the loss diverged. Why is
+    `StepControl.reason`, set where the decision is made and read by the runner alone. (Keras'
+    `model.stop_training` would let one more step run: the callback decides at a step's begin.)"""
 
 
 class Diverged(Exception):
@@ -82,9 +83,15 @@ def install_signal_handlers() -> None:
 def _leave_at_once_on_a_signal() -> None:
     """The command is over and the libraries tear down (JAX clears its caches at exit): a signal
     now ends the process at once, in silence. Raised inside their exit hooks, Interrupted printed
-    a traceback (a second Ctrl-C after the first one's checkpoint, on JAX)."""
+    a traceback (a second Ctrl-C after the first one's checkpoint, on JAX). When the command is
+    ending *because of* a signal, its exit status is decided and a further one is ignored: Python
+    resets its own handlers to the default as it finalizes, after this hook, and a Ctrl-C landing
+    then killed the process (status -2, not 130) without a word."""
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda received, _frame: os._exit(128 + received))
+        if _SIGNAL["received"] is not None:
+            signal.signal(signum, signal.SIG_IGN)  # survives finalization: Python resets only its own handlers
+        else:
+            signal.signal(signum, lambda received, _frame: os._exit(128 + received))
 
 
 class recording:
@@ -135,6 +142,7 @@ class StepControl(keras.callbacks.Callback):
         self.restore_rng = None if restore_metrics is None else restore_metrics.get("rng/global")
         self.first_step = state.step  # global step before this `fit` call's first batch
         self.diverged: dict[str, Any] | None = None
+        self.reason: str | None = None  # why `fit` was stopped: "budget", "diverged" or "signal"; None: it ran out
         self.lr_set: float | None = None  # a time budget's lr as last given; each `fit` call starts afresh
         self.bound = loss_bound(num_classes)
         self._finished = threading.Condition()
@@ -175,13 +183,14 @@ class StepControl(keras.callbacks.Callback):
         self._count(batch)
         self._settle(ahead=self.AHEAD)
         clock = self.clock
-        stop = Interrupted(_SIGNAL["received"]) if _SIGNAL["received"] is not None else \
-            Diverged() if self.diverged is not None else BudgetReached() if clock.spent else None
-        if stop is not None or self.checkpoint_due():
+        self.reason = "signal" if _SIGNAL["received"] is not None else "diverged" if self.diverged is not None \
+            else "budget" if clock.spent else None
+        if self.reason is not None or self.checkpoint_due():
             self._settle(ahead=0)
-            if stop is not None:
+            if self.reason is not None:
                 models.sync(self.model)  # on JAX the variables are stale inside `fit` until synced
-                raise stop
+                # A signal is a BaseException (keras-tuner's trial loop must not swallow it), the others not
+                raise Interrupted(_SIGNAL["received"]) if self.reason == "signal" else StopTraining(self.reason)
             self.checkpoint()
             self._since = time.perf_counter()  # writing the checkpoint is not training
         self.heartbeat()

@@ -26,6 +26,30 @@ def git_revision() -> str | None:
     return f"{rev}+dirty" if dirty else rev
 
 
+DIFF_LIMIT = 256 << 10  # bytes of `git diff` kept beside a run from a checkout with changes
+
+
+def write_source_diff(folder: Path) -> Path | None:
+    """A run from a checkout with uncommitted changes records only "+dirty" in its versions: keep
+    the changes themselves (`git diff HEAD`, capped at DIFF_LIMIT) in the run's folder as
+    source.diff, as airbench keeps its own source beside its results. None when the tree is clean."""
+    from benchmarks.core.storage import atomic_write
+
+    revision = git_revision()
+    if not revision or not revision.endswith("+dirty"):
+        return None
+    root = Path(__file__).resolve().parent.parent
+    try:
+        diff = subprocess.run(["git", "diff", "HEAD"], cwd=root, capture_output=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if len(diff) > DIFF_LIMIT:
+        diff = diff[:DIFF_LIMIT] + f"\n# ... cut at {DIFF_LIMIT:,} of {len(diff):,} bytes\n".encode()
+    path = Path(folder) / "source.diff"
+    atomic_write(path, lambda f: f.write(diff), mode="wb")
+    return path
+
+
 def versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 

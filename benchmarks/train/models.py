@@ -45,7 +45,7 @@ class StrictTopK(keras.metrics.MeanMetricWrapper):
         return {"k": self.k, "name": self.name, "dtype": self.dtype}
 
 
-def compile(model: keras.Model, recipe: Recipe, *, jit: bool, learning_rate=0.0) -> keras.Model:
+def compile_for_training(model: keras.Model, recipe: Recipe, *, jit: bool, learning_rate=0.0) -> keras.Model:
     """The one way every command trains: the recipe's optimizer, sparse cross-entropy on
     probabilities, top-1/top-5, and the cross-entropy alone as a metric (`ce`: Keras' `loss` also
     holds the weight-decay penalty, so it cannot be held against ln(classes)). `learning_rate`: a
@@ -66,7 +66,7 @@ def compile_model(arch: str, num_classes: int, recipe: Recipe, *, pixels: np.nda
                   hparams=(), learning_rate=0.0, host: bool = False) -> keras.Model:
     """`make` then `compile`: what `speed` and the benchmarks measure."""
     model = make(arch, num_classes, recipe, pixels=pixels, mean=mean, std=std, hparams=hparams, host=host)
-    return compile(model, recipe, jit=jit, learning_rate=learning_rate)
+    return compile_for_training(model, recipe, jit=jit, learning_rate=learning_rate)
 
 
 class BudgetSchedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -85,7 +85,7 @@ class BudgetSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup": self.warmup, "total_steps": self.total_steps}
 
 
-def learning_rate(recipe: Recipe, peak: float, total_steps: int | None):
+def compiled_schedule(recipe: Recipe, peak: float, total_steps: int | None):
     """What the optimizer is compiled with: for step-like budgets the whole schedule, computed in
     the step from the optimizer's own counter (exact, free, and restored with it); for time
     budgets (`total_steps` None) a value the step callback moves with the clock."""

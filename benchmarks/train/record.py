@@ -32,7 +32,7 @@ def epoch_row(state, clock, train_logs: dict[str, float], val: dict[str, float],
     batch_size = clock.batch_size
     return {"epoch": state.epoch + 1, "partial": partial, "step": state.step, "images": state.step * batch_size,
             "loss": train_logs.get("loss"), "train_top1": train_logs.get("top1"), "train_top5": train_logs.get("top5"),
-            "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"], "lr": clock.lr(),
+            "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"], "lr": clock.scheduled_lr(),
             "ce": train_logs.get("ce"), "val_ce": val.get("ce"), "penalty": None,
             "train_seconds": state.train_seconds,
             "images_per_second": steps * batch_size / seconds if seconds > 0 else None,
@@ -49,7 +49,7 @@ def progress_line(who: str, clock, row: dict[str, Any]) -> str:
             f"ETA {format_duration(clock.eta())}")
 
 
-def build(config, info, state, clock, model, *, feed: str, status: str, final: dict[str, Any] | None = None,
+def summary_record(config, info, state, clock, model, *, feed: str, status: str, final: dict[str, Any] | None = None,
           error: str | None = None) -> dict[str, Any]:
     """The record of a run as it stands: its config, data `info`, `state`, `clock` and `model`
     (the last two None before it is built); `feed`: where the data is held (device or host);
@@ -86,7 +86,7 @@ def build(config, info, state, clock, model, *, feed: str, status: str, final: d
         "resume_count": max(len(state.segments) - 1, 0), "segments": state.segments,
         "devices": sorted(set(devices)), "mixed_devices": len(set(devices)) > 1,
         "precision": config.precision, "jit": config.jit, "strategy": config.strategy,
-        "batch_size": config.data.batch_size, "learning_rate": config.learning_rate,
+        "batch_size": config.data.batch_size, "learning_rate": config.peak_lr,
         "selected_on": config.data.select_on, "test_used_for_selection": info.test_used_for_selection,
         "data": {**{k: v for k, v in info.to_dict().items() if k != "class_names"},
                  "feed": feed},
@@ -99,9 +99,10 @@ def build(config, info, state, clock, model, *, feed: str, status: str, final: d
 
 
 def write_history(folder: Path, history: list[dict[str, Any]]) -> None:
-    """history.csv (schema.HISTORY_COLUMNS), replaced atomically."""
+    """history.csv (schema.HISTORY_COLUMNS, declared once), replaced atomically; a key the columns
+    do not declare (a misspelt one) is an error, never dropped."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, schema.HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, schema.HISTORY_COLUMNS, extrasaction="raise", lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     atomic_write(Path(folder) / "history.csv", lambda f: f.write(buffer.getvalue()))

@@ -18,6 +18,7 @@ summary.json).
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +33,7 @@ from benchmarks.data import feed
 from benchmarks.results import schema
 from benchmarks.train import backends, checkpoint, environment, models, record
 from benchmarks.train.clock import BudgetClock
-from benchmarks.train.control import BudgetReached, Diverged, Interrupted, StepControl, check_signal
+from benchmarks.train.control import Diverged, Interrupted, StepControl, StopTraining, check_signal
 from benchmarks.train.evaluator import Evaluator
 from benchmarks.train.run_state import State
 
@@ -60,12 +61,13 @@ class Run:
         if self.host_feed:
             self.log(f"{self.who}: the data ({self.splits.pixels().nbytes / 2**30:.1f} GiB) does not fit beside the "
                      f"model in the device's memory: it stays in host memory and travels with each batch (slower)")
-        self.model, self.clock = build(self.config, self.splits, self.state, strategy=self.strategy, host=self.host_feed)
-        restored = self.checkpointer.restore(self.model, State.from_dict)
-        best_weights = None
+        started = time.perf_counter()  # the wall clock counts building and restoring too
+        self.model, flops_per_image = compiled_model(self.config, self.splits, strategy=self.strategy, host=self.host_feed)
+        restored = self.checkpointer.restore(self.model, State.from_dict)  # the state first, then what uses it
+        self.state, best_weights, arrays = restored if restored is not None else (State(), None, None)
+        self.clock = BudgetClock(self.config.budget, self.config.recipe, self.config.peak_lr, self.splits.steps_per_epoch,
+                                 self.config.data.batch_size, flops_per_image, counters=self.state, started=started)
         if restored is not None:
-            self.state, best_weights, arrays = restored
-            self.clock.counters = self.state
             self._pending_metrics = arrays if self.state.step_in_epoch else None
             self.log(f"{self.who}: training finished before the last stop; evaluating it" if self.state.budget_done else
                      f"{self.who}: resuming from checkpoint {self.state.sequence} ({self.state.position()})")
@@ -76,6 +78,7 @@ class Run:
             if restored is not None:  # a stop between the checkpoint and history.csv left it a row short
                 record.write_history(self.folder, self.state.history)
             schema.append_environment(self.folder, {**environment.describe(), **segment}, self.log)
+            environment.write_source_diff(self.folder)
             schema.write_summary(self.folder, self.summary("running"))
         return restored is not None
 
@@ -100,20 +103,17 @@ class Run:
         try:
             self.model.fit(**self.feeder.train(state.epoch, skip_batches=state.step_in_epoch), epochs=state.epoch + 1,
                            initial_epoch=state.epoch, verbose=0, shuffle=False, callbacks=[control])
-            epoch_ended = True
-        except (BudgetReached, Diverged):
-            epoch_ended = False
+        except StopTraining:
+            pass  # control.reason says why
         except Interrupted as stopped:
             if not stopped.at_once:
                 self.save_checkpoint()
             raise
-        if control.diverged is not None:
+        if control.reason == "diverged":
             state.diverged_at = control.diverged
             raise Diverged.at(control.diverged)
-        if self.clock.spent:
-            state.budget_done = True
-        elif not epoch_ended:
-            raise AssertionError("fit stopped early without a budget or a signal")
+        state.budget_done = self.clock.spent  # stopped for the budget, or it ran out with the epoch
+        epoch_ended = control.reason is None
         train_logs = {k: float(v) for k, v in self.model.get_metrics_result().items()}
         self._end_epoch(train_logs, state.step - started_step, state.train_seconds - started_seconds,
                         partial=not epoch_ended)
@@ -148,13 +148,13 @@ class Run:
         """The run's record as it stands (its wall clock brought up to now)."""
         if self.clock is not None:
             self.clock.tick()
-        return record.build(self.config, self.splits.info, self.state, self.clock, self.model,
+        return record.summary_record(self.config, self.splits.info, self.state, self.clock, self.model,
                             feed="host" if self.host_feed else "device", status=status, final=final, error=error)
 
 
-def build(config: RunConfig, splits, counters: State, *, strategy=None, host: bool = False):
-    """(model, clock) of a run: `config`'s model on `splits`' pixels, compiled with the budget's
-    schedule, its optimizer and metric state built (a checkpoint can fill them). Seeds first."""
+def compiled_model(config: RunConfig, splits, *, strategy=None, host: bool = False):
+    """(model, training FLOPs per image): `config`'s model on `splits`' pixels, compiled with the
+    budget's schedule, its optimizer and metric state built (a checkpoint can fill them). Seeds first."""
     info = splits.info
     if config.backend != keras.backend.backend():
         raise RuntimeError(f"this run is for the {config.backend} backend; Keras runs on {keras.backend.backend()}")
@@ -165,10 +165,9 @@ def build(config: RunConfig, splits, counters: State, *, strategy=None, host: bo
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = models.make(config.model_name, info.num_classes, config.recipe, pixels=splits.pixels(),
                             mean=info.mean, std=info.std, hparams=config.hparams, host=host)
-        clock = BudgetClock(config.budget, config.recipe, config.learning_rate, splits.steps_per_epoch,
-                            config.data.batch_size, budget.train_flops_per_image(complexity.macs(model)),
-                            counters=counters)
-        models.compile(model, config.recipe, jit=config.jit,
-                       learning_rate=models.learning_rate(config.recipe, config.learning_rate, clock.total))
+        flops_per_image = budget.train_flops_per_image(complexity.macs(model))
+        total = config.budget.total_steps(splits.steps_per_epoch, config.data.batch_size, flops_per_image)
+        models.compile_for_training(model, config.recipe, jit=config.jit,
+                                    learning_rate=models.compiled_schedule(config.recipe, config.peak_lr, total))
         models.build_state(model)
-    return model, clock
+    return model, flops_per_image

@@ -44,7 +44,7 @@ class SpeedConfig:
     steps: int = 20  # timed steps per repeat
     warmup: int = 3  # untimed steps first (tracing/compiling is timed separately)
     repeats: int = 3  # timed repeats; the median is reported, with min and max
-    budget: str | None = None  # e.g. 30m: how many epochs each architecture gets
+    budget: Budget | None = None  # e.g. 30m: how many epochs each architecture gets
     peak_tflops: float | None = None  # the device's peak, when it is not in PEAK_TFLOPS
     # The device table a run holds: the training split of this dataset (val held out), read from
     # data_dir; None: random pixels of CIFAR-100's training split's size, so no data is needed.
@@ -102,9 +102,9 @@ def peak(device: str, precision: str, given: float | None) -> tuple[float | None
 def cpu_nominal(precision: str, cpuinfo: str | None = None, cores: int | None = None) -> tuple[float | None, str]:
     """A nominal float32 rate of the CPUs this process may use: cores x base clock x 2 FMA units x
     fp32 lanes of the widest FMA the flags show (AVX-512: 16, AVX2: 8, else SSE: 4) x 2 FLOPs per
-    FMA. Not a peak: turbo clocks run above /proc/cpuinfo's base clock (measured here: WRN-16-4 at
-    102% of it), and a Zen 4 runs AVX-512 on 256-bit units (half). None for mixed precision: bf16
-    on AVX512_BF16 or AMX has rates of its own that are not estimated here."""
+    FMA. Not a peak: turbo clocks run above /proc/cpuinfo's base clock (README, Speed), and a Zen 4
+    runs AVX-512 on 256-bit units (half). None for mixed precision: bf16 on AVX512_BF16 or AMX has
+    rates of its own that are not estimated here."""
     if precision != "float32":
         return None, f"none for {precision} (AVX512_BF16 and AMX rates are not estimated)"
     try:
@@ -208,7 +208,7 @@ def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
     nominal, nominal_source = cpu_nominal(config.precision) if device.startswith("CPU") and not device_peak \
         else (None, "")
     pipeline = pipeline_rate(config.batch_size)
-    budget = Budget.parse(config.budget) if config.budget else None
+    budget = config.budget
     images = pool(config)
     log(f"on the device: {len(images.pixels):,} images ({images.source}), as a run holds them")
     rows = []
@@ -227,9 +227,14 @@ def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
     return {"device": device, "backend": keras.backend.backend(), "peak_tflops": device_peak, "peak_source": peak_source,
             "nominal_tflops": nominal, "nominal_source": nominal_source,
             "cpu_bf16": bf16_flags() if device.startswith("CPU") else [],
-            "pipeline_images_per_second": pipeline, "config": dataclasses.asdict(config),
+            "pipeline_images_per_second": pipeline, "config": _config_record(config),
             "pool": {"images": len(images.pixels), "source": images.source},
             "cpu_threads": os.cpu_count(), "results": rows}
+
+
+def _config_record(config: SpeedConfig) -> dict[str, Any]:
+    """The settings as the JSON records them (a budget by its name)."""
+    return {**dataclasses.asdict(config), "budget": None if config.budget is None else str(config.budget)}
 
 
 def describe(report: dict[str, Any]) -> str:

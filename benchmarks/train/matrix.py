@@ -1,4 +1,5 @@
-"""From command-line choices to the list of RunConfigs a `run` will train."""
+"""The run matrix: from command-line choices to the list of RunConfigs a `run` will train (budget x
+seed x architecture). Not to be confused with an epoch's augmentation plan (`data.feed`)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ def check_arch(name: str) -> str:
     return name
 
 
-def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int], budget: str | None,
+def configs(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int], budget: Sequence[Budget] | None,
          recipe: str | None, data_flags: dict[str, Any], run_flags: dict[str, Any],
          results_dir: str = "results", tuned_file: str | None = None,
          recipe_flags: dict[str, Any] | None = None) -> tuple[list[RunConfig], str]:
     """(configs, note): the (budget x seed x arch) matrix in a fixed order, plus the preset's note.
-    `budget` may be a sweep, '5m,15m,1h': every run once per budget, each with its own schedule."""
+    `budget`: one or several budgets (`budget.parse_sweep`), every run once per budget, each with its
+    own schedule; None: the preset's."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
     chosen = PRESETS[preset]
@@ -39,10 +41,8 @@ def plan(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int],
         raise ConfigError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
     if not archs and not all_:
         raise ConfigError("name at least one architecture, or --all for the preset's suite")
-    if any(not 0 <= s < 2**32 for s in seeds):  # Keras' and numpy's seeds are 32-bit
-        raise ConfigError(f"seeds must be in 0..{2**32 - 1}, got {list(seeds)}")
     the_recipe = override(RECIPES[recipe or chosen.recipe], recipe_flags or {})
-    budgets = parse_budgets(chosen.budget if budget is None else budget)
+    budgets = chosen.budgets if budget is None else budget
     given = {k: v for k, v in data_flags.items() if v is not None}
     unknown = set(given) - set(DATA_FLAGS)
     if unknown:
@@ -75,14 +75,6 @@ def override(recipe, flags: dict[str, Any]):
         return dataclasses.replace(recipe, **given)
     except ConfigError as error:
         raise ConfigError(f"{', '.join(RECIPE_FLAGS[k] for k in given)}: {error}")
-
-
-def parse_budgets(text: str) -> list[Budget]:
-    """One budget or a comma-separated sweep of distinct budgets ('30s,90s', '1e15flops,5pflop')."""
-    budgets = [Budget.parse(part) for part in str(text).split(",")]
-    if len(set(budgets)) != len(budgets):
-        raise ConfigError(f"--budget {text!r} names the same budget twice")
-    return budgets
 
 
 def check_hparams(arch: str, hparams) -> None:
@@ -183,3 +175,19 @@ def load_hparams(path: str | None) -> tuple[tuple[str, Any], ...]:
         raise ConfigError(f"cannot read --hparams {path}: {str(error)[:200] or type(error).__name__}")
     values = values.get("builder", values) if isinstance(values, dict) else values
     return builder_options(values, path)
+
+
+# ------------------------------------------------------------------------------ shards
+def shard(configs: list[RunConfig], index: int, count: int) -> list[RunConfig]:
+    """The `index`-th of `count` interleaved slices (a Slurm array / indexed job's share)."""
+    return configs[index::count]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard must be I/N with 0 <= I < N, got {text!r}")
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(f"--shard must be I/N with 0 <= I < N, got {text!r}")
+    return index, count
