@@ -245,3 +245,16 @@ def test_no_table_is_wider_than_a_page_and_shared_options_are_said_once(smoke_re
     shared = re.search(r"Every row ran with `([^`]+)`", text).group(1)
     assert "synthetic_train=700" in shared and "| original " in text and "| resnet20 " in text
     assert f"[{shared}" not in text  # not on the rows
+
+
+def test_a_table_cut_to_the_page_repeats_every_column_that_names_a_row():
+    """Two rows of one architecture at two budgets: each piece of the cut table keeps the budget
+    too, or its rows read as the same row twice."""
+    wide = pd.DataFrame({"row": ["resnet20", "resnet20"], "budget": ["100tflop", "300tflop"],
+                         **{f"figure {i}": ["x" * 20, "y" * 20] for i in range(6)}})
+    pieces = tables.page_tables(wide, key=2, width=80).split("\n\n")
+    assert len(pieces) > 1
+    for piece in pieces:
+        header, _, *rows = piece.splitlines()
+        assert header.split("|")[1].strip() == "row" and header.split("|")[2].strip() == "budget"
+        assert [r.split("|")[2].strip() for r in rows] == ["100tflop", "300tflop"]

@@ -39,7 +39,7 @@ def section(runs: pd.DataFrame, histories: pd.DataFrame, title: str = "") -> str
             lines.append(f"Every row that reached the post's {goal:.0%}:\n")
             cells = pd.DataFrame([_cells(target, r, post, common) for _, r in got.iterrows()])
             lines.append(page_tables(cells.drop(columns="val top-1").rename(columns={"cheapest row": "row"}),
-                                     left=("row", "budget", "seeds there")) + "\n")
+                                     left=("row", "budget", "seeds there"), key=2) + "\n")
     lines.append(RESOLUTION + (f" The post's compute: {flops_text(post)} FLOPs (6 x its model's MACs x 2,000 epochs x "
                                f"50,000 images)." if post else "") + "\n")
     return "\n".join(lines)

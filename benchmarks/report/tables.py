@@ -95,19 +95,20 @@ def markdown_table(cells: pd.DataFrame, left=()) -> str:
     return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
-def page_tables(cells: pd.DataFrame, left=(), width: int = PAGE) -> str:
-    """`markdown_table` cut into tables one below the other, each repeating the first column (the
-    row's name) and none wider than `width` characters as rendered (bold marks do not count)."""
+def page_tables(cells: pd.DataFrame, left=(), width: int = PAGE, key: int = 1) -> str:
+    """`markdown_table` cut into tables one below the other, each repeating the first `key` columns
+    (what names a row: its name, or its name and budget) and none wider than `width` characters as
+    rendered (bold marks do not count)."""
     def rendered(column) -> int:
         texts = [str(column), *(str(v).replace("**", "") for v in cells[column])]
         return max(map(len, texts)) + 4  # the cell's padding and border
 
-    first, rest = cells.columns[0], list(cells.columns[1:])
+    first, rest = list(cells.columns[:key]), list(cells.columns[key:])
     chunks, current = [], []
     for column in rest:
-        if current and rendered(first) + sum(map(rendered, current + [column])) > width:
+        if current and sum(map(rendered, first + current + [column])) > width:
             chunks.append(current)
             current = []
         current.append(column)
     chunks.append(current)
-    return "\n\n".join(markdown_table(cells[[first, *chunk]], left) for chunk in chunks)
+    return "\n\n".join(markdown_table(cells[[*first, *chunk]], left) for chunk in chunks)
