@@ -15,7 +15,7 @@ from benchmarks.results import reading
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "results" / "reference"
 README = (ROOT / "README.md").read_text()
-MIN_SEEDS = {"10tflop": 3, "30tflop": 3}  # as README says; larger budgets may have fewer, the tables say n
+MIN_SEEDS = {"10tflop": 3, "30tflop": 3, "100tflop": 3}  # as README says; a budget in progress may have fewer, the tables say n
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +46,18 @@ def test_every_run_is_complete_on_the_real_cifar100(runs):
 
 def test_every_row_at_every_budget_seed_by_seed(runs):
     """The job runs seed by seed (every row has seed k before any has k + 1) and its finished runs are
-    committed as they land: at a budget, each row holds seeds 0..n-1 and rows differ by one seed at most."""
+    committed as they land: at a budget, each row holds seeds 0..n-1 and rows differ by one seed at
+    most; a row the job has not reached yet at a budget in progress holds none."""
     suite = PRESETS["reference"].suite
     want = {(arch, "paper") for arch in suite} | {("original", "post")}
     for budget, group in runs.groupby("budget"):
         seeds = {key: sorted(g["seed"]) for key, g in group.groupby(["arch", "recipe"])}
-        assert set(seeds) == want, f"{budget}: rows {sorted(seeds)}"
+        assert set(seeds) <= want, f"{budget}: rows {sorted(seeds)}"
+        seeds = {key: seeds.get(key, []) for key in want}
         assert all(s == list(range(len(s))) for s in seeds.values()), f"{budget}: seeds {seeds}"
         counts = {len(s) for s in seeds.values()}
         assert max(counts) - min(counts) <= 1, f"{budget}: rows have seeds {seeds}"
-        assert min(counts) >= MIN_SEEDS.get(budget, 1), budget
+        assert min(counts) >= MIN_SEEDS.get(budget, 0), budget
     assert set(MIN_SEEDS) <= set(runs["budget"])
 
 
