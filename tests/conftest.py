@@ -5,6 +5,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 os.environ["ARCHBENCH_STRICT_RECORDS"] = "1"  # every summary a test writes is held to the schema
+# A CPU without bf16 instructions, whatever CI's is: `auto` trains float32 in every test run (and
+# its subprocesses) unless the test describes another CPU (tests/test_speed.py, tests/test_gpu_path.py).
+os.environ["ARCHBENCH_CPU_FLAGS"] = "sse2 avx avx2 fma"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 

@@ -107,3 +107,26 @@ def test_auto_as_it_resolves_on_a_gpu_trains_end_to_end_on_the_cpu(tmp_path, cli
     assert summary["precision"] == "mixed_bfloat16" and summary["jit"] is True  # the GPU's defaults
     assert summary["devices"][0].startswith("CPU")  # recorded as what it really ran on
     assert history == left_alone[0] and final == left_alone[1]  # the same path as naming them
+
+
+@pytest.mark.slow
+def test_auto_on_a_cpu_with_bf16_trains_as_its_backend_measured_fastest(tmp_path, cli_env, left_alone):
+    """`auto` on a CPU whose flags show AVX512_BF16 (issue 29's decision): on TensorFlow the run
+    trains and records mixed bfloat16 (without XLA, as `speed` measured it), in a folder of its own
+    beside the float32 run of a CPU without bf16; on JAX, whose XLA CPU path measured no faster in
+    bf16, it stays float32, the same run as on a CPU without bf16."""
+    from benchmarks.train.backends import CPU_BF16_BACKENDS, CPU_FLAGS_ENV
+
+    results = tmp_path / "results"
+    args = [*RESUME_ARGS, "--precision", "auto"]
+    run(args, results, {**cli_env, CPU_FLAGS_ENV: "avx2 fma avx512f avx512_bf16"})
+    out = run(args, results, cli_env)  # conftest's CPU: no bf16
+    summaries = {json.loads(p.read_text())["precision"]: p.parent for p in results.glob("**/summary.json")}
+    if keras.backend.backend() in CPU_BF16_BACKENDS:
+        assert set(summaries) == {"mixed_bfloat16", "float32"}
+        summary = compared_in(summaries["mixed_bfloat16"])[2]
+        assert summary["status"] == "complete" and summary["jit"] is False
+    else:
+        assert set(summaries) == {"float32"} and "skipped" in out  # one identity: complete, not trained again
+    bf16_run = summaries.get("mixed_bfloat16", summaries["float32"])
+    assert json.loads((bf16_run / "environment.json").read_text())[0]["cpu_bf16"] == ["avx512_bf16"]  # what auto read

@@ -87,13 +87,16 @@ def test_a_cpu_has_a_nominal_rate_never_called_a_peak(flags, lanes):
     assert speed.cpu_nominal("float32", "processor : 0\nflags : avx2 fma\n", cores=2)[0] is None  # no clock: no guess
     assert speed.cpu_nominal("mixed_bfloat16", info, cores=2)[0] is None  # bf16 has rates of its own
     assert speed.peak("CPU: Xeon (2 cores)", "float32", None)[0] is None
-    assert speed.bf16_flags(info) == ["avx512_bf16"]
     report = {"device": "CPU: Xeon (2 cores)", "backend": "tensorflow", "config": {"precision": "float32", "jit": False},
               "peak_tflops": None, "peak_source": "none", "nominal_tflops": tflops, "nominal_source": how,
               "cpu_bf16": ["avx512_bf16"], "results": [{**ROW, "train_gflops": 1.02e3 * tflops, "train_peak_share": None,
                                                          "train_nominal_share": 1.02}]}
     line = speed.describe(report)
-    assert "no peak known; nominal fp32 rate" in line and "can pass 100%" in line and "avx512_bf16" in line
+    assert "no peak known; nominal fp32 rate" in line and "can pass 100%" in line
+    assert "bf16 instructions: avx512_bf16, so auto trains in mixed_bfloat16" in line
+    assert "no bf16 instructions, so auto trains in float32" in speed.describe({**report, "cpu_bf16": []})
+    assert "but auto trains in float32 on jax's CPU path" in speed.describe({**report, "backend": "jax"})
+    assert "bf16" not in speed.describe({**report, "cpu_bf16": None, "device": "GPU: H100 x 1"})
     assert list(speed.table(report).columns).count("% of nominal") == 1 and "% of peak" not in speed.table(report).columns
 
 
@@ -107,18 +110,58 @@ def test_epochs_in_budget():
     assert Budget.parse("1.2e9flops").epochs_at(500, 1000, 100, flops_per_image=6e5) == 2.0
 
 
-@pytest.mark.parametrize("device,precision,jit", [
-    ({"kind": "cpu", "name": "x", "capability": None}, "float32", False),
-    ({"kind": "gpu", "name": "NVIDIA H200", "capability": (9, 0)}, "mixed_bfloat16", True),
-    ({"kind": "gpu", "name": "Tesla T4", "capability": (7, 5)}, "mixed_float16", True),
+CPU = {"kind": "cpu", "name": "x", "capability": None}
+
+
+@pytest.mark.parametrize("device,flags,backend,precision,jit", [
+    (CPU, "sse2 avx2 fma avx512f", "tensorflow", "float32", False),
+    (CPU, "avx2 fma avx512f avx512_bf16", "tensorflow", "mixed_bfloat16", False),  # Cooper Lake, Zen 4
+    (CPU, "avx2 fma amx_tile amx_bf16 amx_int8", "tensorflow", "mixed_bfloat16", False),  # AMX alone
+    (CPU, "avx2 fma amx_tile amx_int8", "tensorflow", "float32", False),  # AMX tiles without bf16: int8 only
+    (CPU, "avx2 fma avx512f avx512_bf16", "jax", "float32", True),  # XLA's CPU bf16: measured no faster
+    (CPU, "avx2 fma avx512f avx512_bf16", "torch", "float32", False),  # not measured
+    ({"kind": "gpu", "name": "NVIDIA H200", "capability": (9, 0)}, "avx2", "tensorflow", "mixed_bfloat16", True),
+    ({"kind": "gpu", "name": "NVIDIA H200", "capability": (9, 0)}, "avx2", "jax", "mixed_bfloat16", True),
+    ({"kind": "gpu", "name": "Tesla T4", "capability": (7, 5)}, "avx512_bf16", "tensorflow", "mixed_float16", True),
 ])
-def test_auto_precision_and_xla_follow_the_device(monkeypatch, device, precision, jit):
+def test_auto_precision_and_xla_follow_the_device(monkeypatch, device, flags, backend, precision, jit):
     from benchmarks.train import backends
 
     monkeypatch.setattr(backends, "accelerator", lambda: {"count": 1, "memory": None, **device})
+    monkeypatch.setattr(backends, "current", lambda: backend)
+    monkeypatch.setenv(backends.CPU_FLAGS_ENV, flags)
     auto = speed.resolve(speed.SpeedConfig(precision="auto"))
-    assert (auto.precision, auto.jit) == (precision, jit)  # the TensorFlow backend here
+    assert (auto.precision, auto.jit) == (precision, jit)
     assert backends.resolve_precision("auto", None) == (precision, jit)  # `run` resolves the same way
+
+
+@pytest.mark.parametrize("flag,preset,precision", [
+    (None, "reference", "float32"),  # the shipped runs keep their identity on a CPU with bf16
+    (None, "smoke", "mixed_bfloat16"), (None, "quick", "mixed_bfloat16"),
+    ("mixed_bfloat16", "reference", "mixed_bfloat16"),  # asked for: a run of its own identity
+    ("float32", "smoke", "float32"), ("auto", "reference", "mixed_bfloat16"),
+])
+def test_a_preset_pins_its_precision_and_the_flag_overrides_it(monkeypatch, flag, preset, precision):
+    from benchmarks.train import backends, matrix
+
+    monkeypatch.setattr(backends, "accelerator", lambda: CPU)
+    monkeypatch.setattr(backends, "current", lambda: "tensorflow")
+    monkeypatch.setenv(backends.CPU_FLAGS_ENV, "avx512f avx512_bf16 amx_bf16")
+    assert backends.resolve_precision(matrix.precision_asked(flag, preset), None)[0] == precision
+
+
+def test_cpu_flags_come_from_proc_cpuinfo_unless_described(monkeypatch):
+    from pathlib import Path
+
+    from benchmarks.train import backends
+
+    monkeypatch.delenv(backends.CPU_FLAGS_ENV)
+    real = Path("/proc/cpuinfo")
+    if real.exists():  # Linux: the flags line, read as the kernel lists it
+        line = next(line for line in real.read_text().splitlines() if line.startswith("flags"))
+        assert backends.cpu_flags() == frozenset(line.split(":", 1)[1].split())
+    monkeypatch.setenv(backends.CPU_FLAGS_ENV, " amx_bf16  avx512_bf16 avx2 ")
+    assert backends.cpu_bf16() == ["amx_bf16", "avx512_bf16"]
 
 
 def test_bf16_on_a_gpu_without_it_is_refused(monkeypatch):

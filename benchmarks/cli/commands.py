@@ -8,7 +8,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
 from benchmarks.cli.options import build_parser  # noqa: E402
-from benchmarks.core.config import ConfigError  # noqa: E402
+from benchmarks.core.config import PRESETS, ConfigError  # noqa: E402
 from benchmarks.train import backends  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def cmd_run(args) -> int:
         _check_restart_folder(Path(args.results_dir))
     backends.configure_runtime(args.deterministic)
     strategy, chief = backends.make_strategy(args.strategy)  # JAX's multi-host runtime starts before its devices
-    precision, jit = backends.resolve_precision(args.precision, args.jit)
+    precision, jit = backends.resolve_precision(matrix.precision_asked(args.precision, args.preset), args.jit)
     run_flags = {"precision": precision, "jit": jit, "strategy": args.strategy, "backend": backends.current(),
                  "checkpoint_every_minutes": args.checkpoint_every, "train_eval_every": args.train_eval_every,
                  "deterministic": args.deterministic}
@@ -108,7 +108,7 @@ def cmd_tune(args) -> int:
     import dataclasses
     from pathlib import Path
 
-    from benchmarks.core.config import PRESETS, DataConfig
+    from benchmarks.core.config import DataConfig
     from benchmarks.results import tuned
     from benchmarks.train import control
     from benchmarks.tune import engine, findings
@@ -252,7 +252,6 @@ def _print_table(rows) -> None:
 def _data_first(args) -> None:
     """A dataset that is nowhere here is one line in a second or two, not after TensorFlow loads (a
     malformed budget was said before, by the grammar; the other checks need the registry and come after)."""
-    from benchmarks.core.config import PRESETS
     from benchmarks.data import sources
 
     dataset = getattr(args, "dataset", None)

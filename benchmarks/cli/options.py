@@ -64,8 +64,9 @@ def _run(sub):
     p.add_argument("--weight-decay", type=float, help="the papers' decay wd (paper: 5e-4; the post: 0)")
     p.add_argument("--train-eval-size", type=int, help="train subset for the honest gap (default 5000)")
     p.add_argument("--results-dir", default="results")
-    p.add_argument("--precision", choices=(*PRECISIONS, "auto"), default="auto",
-                   help="auto: mixed_bfloat16 on GPUs with bf16, mixed_float16 on older ones, float32 on the CPU")
+    p.add_argument("--precision", choices=(*PRECISIONS, "auto"),
+                   help="default: the preset's (reference: float32), else auto: mixed_bfloat16 on GPUs and on "
+                        "TensorFlow on CPUs with bf16 (AVX512_BF16, AMX), mixed_float16 on older GPUs, else float32")
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
                    help="XLA (default: on for JAX and for TensorFlow on GPUs)")
     _backend_flag(p)
@@ -127,7 +128,8 @@ def _speed(sub):
     p.add_argument("--all", action="store_true", help="the default suite")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--precision", choices=(*PRECISIONS, "auto"), default="auto",
-                   help="auto: mixed_bfloat16 on GPUs, float32 on the CPU")
+                   help="auto: mixed_bfloat16 on GPUs and on TensorFlow on CPUs with bf16 (AVX512_BF16, AMX), "
+                        "mixed_float16 on older GPUs, else float32")
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None, help="XLA (default: auto)")
     p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps (compile time reported apart)")

@@ -279,9 +279,11 @@ class Preset:
     recipe: str
     post_baseline: bool = True  # also run `original` with the post's recipe, as its own row
     note: str = ""  # printed when the preset is used
+    precision: str = "auto"  # when --precision is not given; 'auto' is resolved per device (backends)
 
     def __post_init__(self):
         object.__setattr__(self, "budgets", parse_sweep(self.budget))
+        _choice("precision", self.precision, (*PRECISIONS, "auto"))
 
 
 PRESETS = {
@@ -299,7 +301,8 @@ PRESETS = {
     "reference": Preset(
         "reference", "the shipped answer (results/reference/): CIFAR-100, the default suite that fits a 2-core "
         "machine, FLOP budgets (the same compute on any hardware)",
-        DataConfig(), ("original", "vgg16", "resnet20", "wrn-16-4"), "1e13flops,3e13flops", "paper"),
+        DataConfig(), ("original", "vgg16", "resnet20", "wrn-16-4"), "1e13flops,3e13flops", "paper",
+        precision="float32"),  # on every device: the shipped runs' identity, whatever `auto` picks there
     "quick": Preset("quick", "CIFAR-100, 15 minutes of training per run",
                     DataConfig(), DEFAULT_SUITE, "15m", "paper"),
     "paper": Preset("paper", "CIFAR-100, the papers' 200-epoch recipe",

@@ -70,8 +70,11 @@ def versions() -> dict[str, str | None]:
 def describe() -> dict[str, object]:
     from benchmarks.train import backends
 
-    return {"host": socket.gethostname(), "platform": platform.platform(), "device": backends.device(),
-            "versions": versions(), "backend": backends.current()}
+    described = {"host": socket.gethostname(), "platform": platform.platform(), "device": backends.device(),
+                 "versions": versions(), "backend": backends.current()}
+    if described["device"].startswith("CPU"):  # what `auto` read to choose the precision
+        described["cpu_bf16"] = backends.cpu_bf16()
+    return described
 
 
 def segment(from_step: int, jit: bool) -> dict[str, object]:

@@ -27,6 +27,13 @@ def check_arch(name: str) -> str:
     return name
 
 
+def precision_asked(flag: str | None, preset: str) -> str:
+    """The precision a `run` asks for before the device resolves `auto`: --precision when given,
+    else the preset's (the reference pins float32, so its runs keep their identity on any device)."""
+    chosen = PRESETS.get(preset)  # an unknown preset is refused by `configs`
+    return flag or (chosen.precision if chosen else "auto")
+
+
 def configs(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int], budget: Sequence[Budget] | None,
          recipe: str | None, data_flags: dict[str, Any], run_flags: dict[str, Any],
          results_dir: str = "results", tuned_file: str | None = None,

@@ -123,17 +123,6 @@ def cpu_nominal(precision: str, cpuinfo: str | None = None, cores: int | None = 
     return tflops, f"{cores} cores x {ghz:.2f} GHz base clock x 2 FMA units x {lanes} fp32 lanes ({name}) x 2"
 
 
-def bf16_flags(cpuinfo: str | None = None) -> list[str]:
-    """The CPU's bfloat16 instructions, as /proc/cpuinfo names them (avx512_bf16, amx_bf16)."""
-    try:
-        cpuinfo = cpuinfo if cpuinfo is not None else Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines()
-                      if line.split(":", 1)[0].strip() == "flags"), []))
-    return sorted(flags & {"avx512_bf16", "amx_bf16"})
-
-
 def gflops(images_per_second: float, macs: float, training: bool) -> float:
     """Achieved GFLOP/s: 2 FLOPs per multiply-accumulate, x3 for a training step."""
     return images_per_second * macs * (TRAIN_FLOPS_PER_MAC if training else INFER_FLOPS_PER_MAC) / 1e9
@@ -226,7 +215,7 @@ def run(archs: list[str], config: SpeedConfig, log=print) -> dict[str, Any]:
             f"inference img/s")
     return {"device": device, "backend": keras.backend.backend(), "peak_tflops": device_peak, "peak_source": peak_source,
             "nominal_tflops": nominal, "nominal_source": nominal_source,
-            "cpu_bf16": bf16_flags() if device.startswith("CPU") else [],
+            "cpu_bf16": backends.cpu_bf16() if device.startswith("CPU") else None,
             "pipeline_images_per_second": pipeline, "config": _config_record(config),
             "pool": {"images": len(images.pixels), "source": images.source},
             "cpu_threads": os.cpu_count(), "results": rows}
@@ -248,7 +237,15 @@ def describe(report: dict[str, Any]) -> str:
               f"turbo clocks run above it, so a share of it can pass 100%)")
     else:
         of = f"no peak known ({report['peak_source']}; {report.get('nominal_source') or 'no nominal rate'})"
-    bf16 = f"; bf16 instructions: {', '.join(report['cpu_bf16'])}" if report.get("cpu_bf16") else ""
+    bf16 = report.get("cpu_bf16")  # None on a GPU: what auto picks there is in --help
+    if bf16 is None:
+        bf16 = ""
+    elif not bf16:
+        bf16 = "; no bf16 instructions, so auto trains in float32"
+    elif report["backend"] in backends.CPU_BF16_BACKENDS:
+        bf16 = f"; bf16 instructions: {', '.join(bf16)}, so auto trains in mixed_bfloat16"
+    else:
+        bf16 = f"; bf16 instructions: {', '.join(bf16)}, but auto trains in float32 on {report['backend']}'s CPU path"
     return f"{report['device']} ({report['backend']}, {ran}), {of}{bf16}"
 
 
