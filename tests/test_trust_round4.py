@@ -378,17 +378,49 @@ def test_the_schema_names_every_dataset_and_version_a_run_writes():
     assert all(key in versions for key in environment.versions())
 
 
+def test_only_a_change_to_the_code_makes_a_checkout_dirty(tmp_path):
+    """The reference job regenerates README and the report in its own worktree between budgets:
+    that is output, not code, and its runs record a clean revision; a change under benchmarks/ is
+    '+dirty', and source.diff holds that change alone."""
+    import subprocess
+
+    from benchmarks.train import environment
+
+    repo = tmp_path / "checkout"
+    for name in ("benchmarks/train.py", "results/run.json", "README.md"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("first\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+
+    def revision():
+        environment.git_revision.cache_clear()
+        return environment.git_revision(repo)
+
+    (repo / "README.md").write_text("regenerated\n")
+    (repo / "results" / "run.json").write_text("{}\n")
+    assert revision() == head and environment.write_source_diff(tmp_path / "run", repo) is None
+    (repo / "benchmarks" / "train.py").write_text("changed\n")
+    assert revision() == f"{head}+dirty"
+    diff = environment.write_source_diff(tmp_path / "run", repo).read_text()
+    assert "+changed" in diff and "README" not in diff and "run.json" not in diff
+    environment.git_revision.cache_clear()
+
+
 def test_a_run_from_a_changed_checkout_keeps_its_diff(tmp_path, monkeypatch):
     import subprocess
 
     from benchmarks.train import environment
 
-    monkeypatch.setattr(environment, "git_revision", lambda: "abc+dirty")
+    monkeypatch.setattr(environment, "git_revision", lambda root: "abc+dirty")
     big = b"+" * 5000
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=big))
     monkeypatch.setattr(environment, "DIFF_LIMIT", 1000)
     path = environment.write_source_diff(tmp_path)
     text = path.read_bytes()
     assert text.startswith(b"+" * 1000) and b"cut at 1,000 of 5,000 bytes" in text and len(text) < 1100
-    monkeypatch.setattr(environment, "git_revision", lambda: "abc")  # a clean checkout: nothing written
+    monkeypatch.setattr(environment, "git_revision", lambda root: "abc")  # a clean checkout: nothing written
     assert environment.write_source_diff(tmp_path / "clean") is None and not (tmp_path / "clean").exists()

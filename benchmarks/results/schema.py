@@ -64,7 +64,8 @@ SUMMARY_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "config": ((dict,), "the full RunConfig"),
     "tuning": ((dict, type(None)), "a tuned variant's search: tuner, trials, compute_seconds, file"),
     "versions": ((dict,), "python, tensorflow, jax, torch, keras, numpy, archbench, git_revision (+dirty: the "
-                          "diff is in the run's folder, source.diff)"),
+                          "code changed, its diff in the run's folder as source.diff; results, reports and README "
+                          "are not code)"),
     "updated": ((str,), "when this record was written"),
 }
 

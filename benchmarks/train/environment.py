@@ -11,16 +11,20 @@ import subprocess
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent.parent
+# What a run executes: a change anywhere else in the checkout (results, reports, README, as the
+# reference job regenerates in its own worktree) leaves the code a run records clean.
+SOURCE_PATHS = ("architectures", "benchmarks", "scripts", "pyproject.toml")
+
 
 @functools.cache
-def git_revision() -> str | None:
-    """The checkout's commit (with '+dirty' when it has changes), or None outside a checkout."""
-    root = Path(__file__).resolve().parent.parent
+def git_revision(root: Path = ROOT) -> str | None:
+    """The checkout's commit (with '+dirty' when its code has changes), or None outside a checkout."""
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *SOURCE_PATHS],
+                               cwd=root, capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{rev}+dirty" if dirty else rev
@@ -29,18 +33,18 @@ def git_revision() -> str | None:
 DIFF_LIMIT = 256 << 10  # bytes of `git diff` kept beside a run from a checkout with changes
 
 
-def write_source_diff(folder: Path) -> Path | None:
+def write_source_diff(folder: Path, root: Path = ROOT) -> Path | None:
     """A run from a checkout with uncommitted changes records only "+dirty" in its versions: keep
-    the changes themselves (`git diff HEAD`, capped at DIFF_LIMIT) in the run's folder as
+    the changes to its code themselves (`git diff HEAD`, capped at DIFF_LIMIT) in the run's folder as
     source.diff, as airbench keeps its own source beside its results. None when the tree is clean."""
     from benchmarks.core.storage import atomic_write
 
-    revision = git_revision()
+    revision = git_revision(root)
     if not revision or not revision.endswith("+dirty"):
         return None
-    root = Path(__file__).resolve().parent.parent
     try:
-        diff = subprocess.run(["git", "diff", "HEAD"], cwd=root, capture_output=True, timeout=10).stdout
+        diff = subprocess.run(["git", "diff", "HEAD", "--", *SOURCE_PATHS], cwd=root, capture_output=True,
+                              timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     if len(diff) > DIFF_LIMIT:
