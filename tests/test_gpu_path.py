@@ -110,23 +110,34 @@ def test_auto_as_it_resolves_on_a_gpu_trains_end_to_end_on_the_cpu(tmp_path, cli
 
 
 @pytest.mark.slow
-def test_auto_on_a_cpu_with_bf16_trains_as_its_backend_measured_fastest(tmp_path, cli_env, left_alone):
-    """`auto` on a CPU whose flags show AVX512_BF16 (issue 29's decision): on TensorFlow the run
-    trains and records mixed bfloat16 (without XLA, as `speed` measured it), in a folder of its own
-    beside the float32 run of a CPU without bf16; on JAX, whose XLA CPU path measured no faster in
-    bf16, it stays float32, the same run as on a CPU without bf16."""
+def test_auto_on_a_cpu_with_bf16_trains_as_its_backend_measured_fastest(tmp_path, cli_env):
+    """`auto` on a CPU whose flags show AVX512_BF16 (issue 29's decision). On TensorFlow the run
+    trains and records mixed bfloat16 (without XLA, as `speed` measured it) in a folder of its own;
+    a float32 run that `auto` started before and that was killed is left as it was, named in a
+    note, and `--precision float32` resumes it. On JAX, whose XLA CPU path measured no faster in
+    bf16, auto stays float32 and simply resumes that run."""
     from benchmarks.train.backends import CPU_BF16_BACKENDS, CPU_FLAGS_ENV
 
-    results = tmp_path / "results"
+    marker, results = tmp_path / "held.json", tmp_path / "results"
     args = [*RESUME_ARGS, "--precision", "auto"]
-    run(args, results, {**cli_env, CPU_FLAGS_ENV: "avx2 fma avx512f avx512_bf16"})
-    out = run(args, results, cli_env)  # conftest's CPU: no bf16
-    summaries = {json.loads(p.read_text())["precision"]: p.parent for p in results.glob("**/summary.json")}
+    bf16_cpu = {**cli_env, CPU_FLAGS_ENV: "avx2 fma avx512f avx512_bf16"}
+    proc = cli(args, results, hold(cli_env, 5, marker))  # conftest's CPU, without bf16: float32
+    held(proc, marker)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (f32,) = {p.parent.parent for p in results.glob("**/checkpoints/ckpt-*.npz")}
+    out = run(args, results, bf16_cpu)
     if keras.backend.backend() in CPU_BF16_BACKENDS:
-        assert set(summaries) == {"mixed_bfloat16", "float32"}
-        summary = compared_in(summaries["mixed_bfloat16"])[2]
-        assert summary["status"] == "complete" and summary["jit"] is False
+        (note,) = [line for line in out.splitlines() if line.startswith("note: auto trains in mixed_bfloat16")]
+        assert str(f32) in note and "1 unfinished float32 run" in note and "--precision float32 resumes" in note
+        (bf16,) = {p.parent for p in results.glob("**/summary.json")} - {f32}
+        summary = compared_in(bf16)[2]
+        assert summary["status"] == "complete" and summary["precision"] == "mixed_bfloat16" and summary["jit"] is False
+        assert json.loads((bf16 / "environment.json").read_text())[0]["cpu_bf16"] == ["avx512_bf16"]  # what auto read
+        assert not (f32 / "summary.json").exists() or json.loads((f32 / "summary.json").read_text())["status"] != "complete"
+        run([*RESUME_ARGS, "--precision", "float32"], results, bf16_cpu)
     else:
-        assert set(summaries) == {"float32"} and "skipped" in out  # one identity: complete, not trained again
-    bf16_run = summaries.get("mixed_bfloat16", summaries["float32"])
-    assert json.loads((bf16_run / "environment.json").read_text())[0]["cpu_bf16"] == ["avx512_bf16"]  # what auto read
+        assert "note: auto" not in out
+    f32_summary = json.loads((f32 / "summary.json").read_text())
+    assert f32_summary["status"] == "complete" and f32_summary["precision"] == "float32"
+    assert f32_summary["resume_count"] == 1  # the killed run, taken up where it stopped

@@ -35,7 +35,8 @@ def cmd_run(args) -> int:
         _check_restart_folder(Path(args.results_dir))
     backends.configure_runtime(args.deterministic)
     strategy, chief = backends.make_strategy(args.strategy)  # JAX's multi-host runtime starts before its devices
-    precision, jit = backends.resolve_precision(matrix.precision_asked(args.precision, args.preset), args.jit)
+    asked = matrix.precision_asked(args.precision, args.preset)
+    precision, jit = backends.resolve_precision(asked, args.jit)
     run_flags = {"precision": precision, "jit": jit, "strategy": args.strategy, "backend": backends.current(),
                  "checkpoint_every_minutes": args.checkpoint_every, "train_eval_every": args.train_eval_every,
                  "deterministic": args.deterministic}
@@ -56,6 +57,11 @@ def cmd_run(args) -> int:
     _check_writable(results_dir)
     if note and not args.quiet:
         print(f"note: {note}")
+    cpu_auto_bf16 = asked == "auto" and backends.accelerator()["kind"] == "cpu"  # before issue 29: float32
+    if cpu_auto_bf16 and (twins := matrix.unfinished_float32_twins(configs, results_dir)):
+        print(f"note: auto trains in mixed_bfloat16 on this CPU (bf16 instructions: {', '.join(backends.cpu_bf16())}); "
+              f"{len(twins)} unfinished float32 run(s) of these settings stay as they are, and "
+              f"--precision float32 resumes them (first: {twins[0]})", file=sys.stderr)
     control.install_signal_handlers()
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
     try:

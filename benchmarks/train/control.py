@@ -19,6 +19,7 @@ import atexit
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -76,8 +77,25 @@ def install_signal_handlers() -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    if sys.unraisablehook is not _quiet_when_a_finalizer_is_interrupted:
+        _quiet_when_a_finalizer_is_interrupted.previous = sys.unraisablehook
+        sys.unraisablehook = _quiet_when_a_finalizer_is_interrupted
     atexit.unregister(_leave_at_once_on_a_signal)
     atexit.register(_leave_at_once_on_a_signal)  # runs before the libraries' own (registered on import)
+
+
+def _quiet_when_a_finalizer_is_interrupted(unraisable) -> None:
+    """A second Ctrl-C raised while the main thread ran a finalizer or a weakref callback (a thread
+    pool's, as Keras' executors are collected) cannot propagate: Python prints it as "Exception
+    ignored in" with a traceback and goes on. The first signal's stop still comes at the next step
+    boundary (checkpointed, exit 130), so the swallowed one is left unsaid; anything else goes to
+    the hook that was there before."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        return
+    _quiet_when_a_finalizer_is_interrupted.previous(unraisable)
+
+
+_quiet_when_a_finalizer_is_interrupted.previous = sys.unraisablehook
 
 
 def _leave_at_once_on_a_signal() -> None:

@@ -4,6 +4,7 @@ seed x architecture). Not to be confused with an epoch's augmentation plan (`dat
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Sequence
 
 import architectures
@@ -32,6 +33,29 @@ def precision_asked(flag: str | None, preset: str) -> str:
     else the preset's (the reference pins float32, so its runs keep their identity on any device)."""
     chosen = PRESETS.get(preset)  # an unknown preset is refused by `configs`
     return flag or (chosen.precision if chosen else "auto")
+
+
+def unfinished_float32_twins(configs: Sequence[RunConfig], results_dir: Path) -> list[Path]:
+    """The folders of unfinished float32 runs with the settings of these mixed-bf16 ones: what
+    `auto` resumed before it chose bf16 on CPUs with bf16 instructions (issue 29). A bf16 run has an
+    identity of its own and never takes one up; `run` names them so that no interrupted run is
+    quietly left behind (`--precision float32` resumes them)."""
+    from benchmarks.core.storage import read_json
+
+    twins = []
+    for config in configs:
+        if config.precision != "mixed_bfloat16":
+            continue
+        folder = Path(results_dir) / dataclasses.replace(config, precision="float32").relative_dir()
+        if not (folder / "checkpoints").is_dir():
+            continue
+        try:
+            finished = read_json(folder / "summary.json").get("status") == "complete"
+        except (OSError, ValueError, AttributeError):  # none yet, or unreadable: not known to be finished
+            finished = False
+        if not finished:
+            twins.append(folder)
+    return twins
 
 
 def configs(archs: Sequence[str], *, all_: bool, preset: str, seeds: Sequence[int], budget: Sequence[Budget] | None,
