@@ -154,9 +154,14 @@ def cpu_flags() -> frozenset[str]:
     if (described := os.environ.get(CPU_FLAGS_ENV)) is not None:
         return frozenset(described.split())
     try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return flags_in(Path("/proc/cpuinfo").read_text())
     except OSError:
         return frozenset()
+
+
+def flags_in(cpuinfo: str) -> frozenset[str]:
+    """The first `flags` line of a /proc/cpuinfo text."""
+    lines = cpuinfo.splitlines()
     return frozenset(next((value.split() for key, _, value in (line.partition(":") for line in lines)
                            if key.strip() == "flags"), []))
 

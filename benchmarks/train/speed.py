@@ -111,9 +111,9 @@ def cpu_nominal(precision: str, cpuinfo: str | None = None, cores: int | None = 
         cpuinfo = cpuinfo if cpuinfo is not None else Path("/proc/cpuinfo").read_text()
     except OSError:
         return None, "unknown: no /proc/cpuinfo"
-    fields = [line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line]
-    flags = set(next((v.split() for k, v in fields if k.strip() == "flags"), []))
-    clocks = [float(v) for k, v in fields if k.strip() == "cpu MHz"]
+    flags = backends.flags_in(cpuinfo)
+    clocks = [float(value) for key, _, value in (line.partition(":") for line in cpuinfo.splitlines())
+              if key.strip() == "cpu MHz"]
     if not clocks:
         return None, "unknown: the CPU's clock is not in /proc/cpuinfo"
     cores = cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
@@ -237,16 +237,19 @@ def describe(report: dict[str, Any]) -> str:
               f"turbo clocks run above it, so a share of it can pass 100%)")
     else:
         of = f"no peak known ({report['peak_source']}; {report.get('nominal_source') or 'no nominal rate'})"
-    bf16 = report.get("cpu_bf16")  # None on a GPU: what auto picks there is in --help
-    if bf16 is None:
-        bf16 = ""
-    elif not bf16:
-        bf16 = "; no bf16 instructions, so auto trains in float32"
-    elif report["backend"] in backends.CPU_BF16_BACKENDS:
-        bf16 = f"; bf16 instructions: {', '.join(bf16)}, so auto trains in mixed_bfloat16"
-    else:
-        bf16 = f"; bf16 instructions: {', '.join(bf16)}, but auto trains in float32 on {report['backend']}'s CPU path"
-    return f"{report['device']} ({report['backend']}, {ran}), {of}{bf16}"
+    return f"{report['device']} ({report['backend']}, {ran}), {of}{_auto_on_the_cpu(report)}"
+
+
+def _auto_on_the_cpu(report: dict[str, Any]) -> str:
+    """What `auto` trains in on this CPU, and why; nothing on a GPU (`cpu_bf16` None: see --help)."""
+    flags = report.get("cpu_bf16")
+    if flags is None:
+        return ""
+    if not flags:
+        return "; no bf16 instructions, so auto trains in float32"
+    if report["backend"] in backends.CPU_BF16_BACKENDS:
+        return f"; bf16 instructions: {', '.join(flags)}, so auto trains in mixed_bfloat16"
+    return f"; bf16 instructions: {', '.join(flags)}, but auto trains in float32 on {report['backend']}'s CPU path"
 
 
 def _share(row: dict[str, Any]) -> dict[str, str]:
